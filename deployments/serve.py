@@ -1,0 +1,35 @@
+"""Prefect deployments of the adaptflow flow: a scheduled retraining and an on-demand run.
+
+    adaptflow-serve            # or: python -m deployments.serve
+
+serves both from this process against the Prefect API in PREFECT_API_URL (start one with `prefect server start`).
+Runs triggered from the Prefect UI get a form for the whole typed config.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prefect import serve
+
+from flows.adaptation import adaptation_flow
+
+DEFAULT_CRON = "0 3 * * 1"  # Mondays 03:00
+
+
+def build_deployments(cron: str = DEFAULT_CRON):
+    """The scheduled retraining deployment and the on-demand one (no schedule)."""
+    scheduled = adaptation_flow.to_deployment(name="scheduled-retraining", cron=cron,
+                                              description="Retrain and evaluate on the configured data weekly.",
+                                              tags=["adaptflow", "scheduled"])
+    on_demand = adaptation_flow.to_deployment(name="on-demand", description="Run with parameters from the UI.",
+                                              tags=["adaptflow", "on-demand"])
+    return scheduled, on_demand
+
+
+def main() -> None:
+    serve(*build_deployments(os.environ.get("ADAPTFLOW_CRON", DEFAULT_CRON)))
+
+
+if __name__ == "__main__":
+    main()

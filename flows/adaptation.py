@@ -1,0 +1,65 @@
+"""The Prefect flow: validate -> similarity -> (joint training | shift adaptation) -> fine-tune -> evaluate.
+
+Each Prefect task is a thin wrapper around a stage in `flows.stages`, the same code `dvc repro` runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows import stages
+from tasks.report import run_markdown
+from tasks.config import AdaptflowConfig
+
+
+@task(name="prepare-data", cache_policy=NO_CACHE)
+def prepare_data(config: AdaptflowConfig) -> dict[str, int]:
+    return stages.prepare(config)
+
+
+@task(name="validate-data", cache_policy=NO_CACHE)
+def validate_data(config: AdaptflowConfig) -> dict[str, Any]:
+    return stages.validate(config)
+
+
+@task(name="check-similarity", cache_policy=NO_CACHE)
+def check_similarity(config: AdaptflowConfig) -> dict[str, Any]:
+    return stages.similarity(config).as_dict()
+
+
+@task(name="build-training-set", cache_policy=NO_CACHE)
+def build_training_set(config: AdaptflowConfig) -> int:
+    return stages.build_training_set(config)
+
+
+@task(name="fine-tune", cache_policy=NO_CACHE)
+def fine_tune(config: AdaptflowConfig, which: str) -> dict[str, Any]:
+    return stages.train(config, which)
+
+
+@task(name="evaluate-target", cache_policy=NO_CACHE)
+def evaluate_target(config: AdaptflowConfig) -> dict[str, Any]:
+    return stages.evaluate(config)
+
+
+@flow(name="adaptflow", log_prints=True)
+def adaptation_flow(config: AdaptflowConfig = AdaptflowConfig()) -> dict[str, Any]:
+    """Adapt the foundation model in `config.model` to the target domain in `config.data`."""
+    counts = prepare_data(config)
+    validation = validate_data(config)
+    decision = check_similarity(config)
+    print(f"branch: {decision['branch']} - {decision['rationale']}")
+    build_training_set(config)
+    if config.evaluation.baseline:
+        fine_tune.with_options(name="fine-tune-baseline")(config, "baseline")
+    fine_tune.with_options(name="fine-tune-adapted")(config, "adapted")
+    report = evaluate_target(config)
+    summary = {"branch": decision["branch"], "decision": decision, "rows": counts,
+               "validation": validation["status"], **report}
+    create_markdown_artifact(run_markdown(summary), key="adaptflow-report",
+                             description="Target-domain evaluation of this adaptflow run")
+    return summary

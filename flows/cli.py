@@ -1,0 +1,201 @@
+"""`adaptflow`: the command line. Exit 0 on success, 1 on bad input or a failed check (one line), 2 on usage errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tasks.errors import AdaptflowError
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adaptflow", description="Adapt a foundation model to a target domain.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the whole pipeline as a Prefect flow")
+    _add_config_options(run)
+    run.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    run.set_defaults(handler=cmd_run)
+
+    validate = commands.add_parser("validate", help="check one data file")
+    validate.add_argument("--data", type=Path, required=True, help="CSV/TSV, Parquet, JSON Lines or datasets dir")
+    validate.add_argument("--role", choices=["source", "target", "test", "unlabeled"], default="source")
+    validate.add_argument("--text-column", action="append", dest="text_columns", metavar="C",
+                          help="text column (repeat to join several); default: data.text_columns of params")
+    validate.add_argument("--label-column", metavar="C", help="default: data.label_column of params")
+    validate.add_argument("--report-dir", type=Path, help="where to write the report")
+    _add_config_options(validate)
+    validate.set_defaults(handler=cmd_validate)
+
+    similarity = commands.add_parser("similarity", help="measure how far the target domain is from the source")
+    similarity.add_argument("--source", type=Path, required=True)
+    similarity.add_argument("--target", type=Path, required=True)
+    similarity.add_argument("--json", action="store_true")
+    _add_config_options(similarity)
+    similarity.set_defaults(handler=cmd_similarity)
+
+    predict = commands.add_parser("predict", help="label texts with a trained model")
+    predict.add_argument("--model", required=True, metavar="URI_OR_DIR", help="a model directory")
+    predict.add_argument("--input", type=Path, required=True, help="rows to label (any supported format)")
+    predict.add_argument("--output", type=Path, help="CSV to write (default: standard output)")
+    _add_config_options(predict)
+    predict.set_defaults(handler=cmd_predict)
+
+    from flows.stages import STAGES
+
+    stage = commands.add_parser("stage", help="run one pipeline stage, as dvc.yaml calls it")
+    stage.add_argument("name", choices=STAGES)
+    _add_config_options(stage)
+    stage.set_defaults(handler=cmd_stage)
+    return parser
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", type=Path, default=None, help="params file (default: ./params.yaml if present)")
+    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                        help="override one setting, e.g. --set train.epochs=1 (repeatable)")
+
+
+def load_cli_config(args: argparse.Namespace):
+    from tasks.config import load_config
+
+    params = args.params if args.params is not None else (DEFAULT_PARAMS if DEFAULT_PARAMS.is_file() else None)
+    return load_config(params, args.overrides)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows.adaptation import adaptation_flow
+    from tasks.report import summary_lines
+
+    config = load_cli_config(args)
+    summary = adaptation_flow(config)
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        print("\n".join(summary_lines(summary)))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from tasks.loading import read_examples
+
+    config = load_cli_config(args)
+    data = config.data.model_copy(update={
+        "text_columns": args.text_columns or config.data.text_columns,
+        "label_column": args.label_column or config.data.label_column,
+    })
+    frame = read_examples(args.data, data, labelled=args.role != "unlabeled")
+    print(f"{args.data}: {len(frame)} rows read; structural checks passed (columns, encoding, no empty texts or "
+          "labels). The Great Expectations suite is not implemented yet.")
+    return 0
+
+
+def cmd_similarity(args: argparse.Namespace) -> int:
+    raise AdaptflowError("adaptflow similarity: no domain-shift measure is implemented yet; "
+                         "set strategy.branch to choose a branch")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from flows.predicting import predict_file
+
+    config = load_cli_config(args)
+    rows = predict_file(args.model, args.input, args.output, config)
+    if args.output:
+        print(f"{args.output}: {rows} rows labelled", file=sys.stderr)
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from flows import stages
+
+    config = load_cli_config(args)
+    actions: dict[str, Callable[[], object]] = {
+        "prepare": lambda: stages.prepare(config),
+        "validate": lambda: stages.validate(config),
+        "similarity": lambda: stages.similarity(config).as_dict(),
+        "build-training-set": lambda: stages.build_training_set(config),
+        "train-baseline": lambda: stages.train(config, "baseline"),
+        "train": lambda: stages.train(config, "adapted"),
+        "evaluate": lambda: stages.evaluate(config),
+    }
+    result = actions[args.name]()
+    print(json.dumps(result, default=str) if not isinstance(result, dict) or len(str(result)) < 2000
+          else f"stage {args.name}: done")
+    return 0
+
+
+# Prefect's ephemeral API server needs ~20 s to start on 2 cores, its default limit; telemetry has no network here.
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
+class _OneLineErrors(logging.Filter):
+    """Drop the traceback Prefect logs for an AdaptflowError: the CLI prints its one-line message instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], AdaptflowError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def quiet_expected_errors() -> None:
+    """Attach the filter to Prefect's handlers (set up on first use of prefect.logging)."""
+    from prefect.logging.configuration import setup_logging
+
+    setup_logging()
+    for logger_name in ("prefect", ""):
+        for handler in logging.getLogger(logger_name).handlers:
+            handler.addFilter(_OneLineErrors())
+
+
+def quiet_transformers() -> None:
+    """Hide transformers' weight-loading bars and the expected "classifier newly initialised" report."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    for name in ("tasks", "flows"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    if not args.debug:
+        quiet_expected_errors()
+        quiet_transformers()
+    try:
+        return args.handler(args)
+    except AdaptflowError as exc:
+        if args.debug:
+            raise
+        print(f"adaptflow: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # anything unexpected: one line for people, the traceback with --debug
+        if args.debug:
+            raise
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"adaptflow: unexpected error: {type(exc).__name__}: {reason} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("adaptflow: interrupted; completed checkpoints are kept, run again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""`adaptflow predict`: label the rows of a file with a trained model; writes the rows plus `label` and `score`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tasks.atomic import safe_csv_frame, write_csv
+from tasks.config import AdaptflowConfig
+from tasks.errors import DataError, ModelError
+from tasks.inference import predict, resolve_precision
+from tasks.models import load_classifier_dir, load_tokenizer
+from tasks.roles import to_examples
+from tasks.tables import read_table
+
+
+def predict_file(model_uri: str, input_path: Path, output_path: Path | None, config: AdaptflowConfig) -> int:
+    """Label every row of `input_path`; write CSV to `output_path` (or stdout). Returns the number of rows."""
+    if model_uri.startswith(("models:/", "runs:/")):
+        raise ModelError(f"{model_uri}: MLflow model URIs need the MLflow registry, which is not set up yet; "
+                         "pass a model directory")
+    raw = read_table(input_path, config.data.format)
+    columns = [c for c in config.data.text_columns if c in raw.columns] or (["text"] if "text" in raw.columns else [])
+    if not columns:
+        raise DataError(f"{input_path}: none of the text columns {config.data.text_columns} or 'text' is present; "
+                        "set data.text_columns")
+    texts = to_examples(raw, input_path, columns, None, config.data.text_separator)["text"].tolist()
+    model = load_classifier_dir(model_uri)
+    predicted = predict(model, load_tokenizer(model_uri), texts, config.model.max_length,
+                        config.evaluation.batch_size, resolve_precision(config.train.precision))
+    labelled = raw.assign(label=predicted.labels, score=predicted.scores.round(6))
+    if output_path is None:
+        safe_csv_frame(labelled).to_csv(sys.stdout, index=False)
+    else:
+        write_csv(output_path, labelled)
+    return len(labelled)

@@ -1,0 +1,187 @@
+"""The pipeline's stages: the one code path that both the Prefect flow and `adaptflow stage NAME` (dvc.yaml) run.
+
+Each stage reads its inputs from and writes its outputs to files under `output.dir` (atomically), so a stage can run
+alone, in a fresh process, as DVC calls it; the flow passes only small results between them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tasks.atomic import write_csv, write_json, write_parquet
+from tasks.branching import Decision, build_joint_training_set, decide_branch
+from tasks.config import AdaptflowConfig
+from tasks.errors import ConfigError, DataError
+from tasks.evaluation import compute_metrics, gain, plot_confusion_matrix, plot_training_curves
+from tasks.inference import predict, resolve_precision
+from tasks.loading import load_roles
+from tasks.roles import ROLES
+from tasks.training import TrainResult, fine_tune
+
+STAGES = ("prepare", "validate", "similarity", "build-training-set", "train-baseline", "train", "evaluate")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where every stage reads and writes, under the configured output directory."""
+
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def role(self, name: str) -> Path:
+        return self.data / f"{name}.parquet"
+
+    @property
+    def labels(self) -> Path:
+        return self.data / "labels.json"
+
+    @property
+    def validation(self) -> Path:
+        return self.root / "validation" / "summary.json"
+
+    @property
+    def similarity(self) -> Path:
+        return self.root / "similarity" / "report.json"
+
+    @property
+    def training_set(self) -> Path:
+        return self.root / "training_set" / "train_adapted.parquet"
+
+    def model(self, name: str) -> Path:
+        return self.root / "models" / name
+
+    def history(self, name: str) -> Path:
+        return self.root / "models" / f"{name}_history.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+
+def layout_of(config: AdaptflowConfig) -> Layout:
+    return Layout(Path(config.output.dir))
+
+
+def prepare(config: AdaptflowConfig) -> dict[str, int]:
+    """Read every data role, split the target, and write each role as Parquet; returns row counts."""
+    roles = load_roles(config.data, config.split)
+    layout = layout_of(config)
+    for name, frame in roles.frames().items():
+        write_parquet(layout.role(name), frame)
+    write_json(layout.labels, list(roles.labels))
+    return {name: len(frame) for name, frame in roles.frames().items()}
+
+
+def validate(config: AdaptflowConfig) -> dict[str, Any]:
+    """Slot for the Great Expectations suite (not built yet): records that no expectation ran."""
+    counts = {name: len(read_role(config, name)) for name in ROLES}
+    summary = {"status": "not_run", "reason": "the Great Expectations suite is not implemented yet; only the "
+               "loader's structural checks (columns, encoding, empty rows, known labels) ran", "rows": counts}
+    write_json(layout_of(config).validation, summary)
+    return summary
+
+
+def similarity(config: AdaptflowConfig) -> Decision:
+    """Pick the branch and record why."""
+    decision = decide_branch(config.strategy.branch)
+    write_json(layout_of(config).similarity, decision.as_dict())
+    return decision
+
+
+def build_training_set(config: AdaptflowConfig) -> int:
+    """Write the adapted model's training set for the chosen branch; returns its size."""
+    layout = layout_of(config)
+    decision = Decision.from_dict(json.loads(layout.similarity.read_text(encoding="utf-8")))
+    if decision.branch != "joint_training":
+        raise ConfigError("strategy.branch: shift_adaptation is not available yet; use auto or joint_training")
+    frame = build_joint_training_set(read_role(config, "source_train"), read_role(config, "target_labeled"),
+                                     config.strategy.target_weight)
+    write_parquet(layout.training_set, frame)
+    return len(frame)
+
+
+def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True) -> dict[str, Any]:
+    """Fine-tune the adapted model (on the branch's training set) or the source-only baseline."""
+    layout = layout_of(config)
+    validation = read_role(config, "target_validation")
+    if which == "baseline":  # source data alone: no target row, not even for early stopping
+        data, validation = read_role(config, "source_train"), validation.iloc[0:0]
+    elif which == "adapted":
+        data = _read_parquet(layout.training_set, "build-training-set")
+    else:
+        raise ConfigError(f"unknown model '{which}'; choose baseline or adapted")
+    result: TrainResult = fine_tune(
+        data, validation, read_labels(config), config.model.name_or_path,
+        config.model.max_length, config.train, layout.model(which), layout.checkpoints, progress=progress,
+    )
+    summary = {"model_dir": str(result.model_dir), "history": result.history, "best_epoch": result.best_epoch,
+               "stopped_early": result.stopped_early, "resumed_from_epoch": result.resumed_from_epoch,
+               "n_train": result.n_train}
+    write_json(layout.history(which), summary)
+    return summary
+
+
+def evaluate(config: AdaptflowConfig) -> dict[str, Any]:
+    """Score the adapted model (and the baseline) on the target test set; write metrics, predictions and plots."""
+    from tasks.models import load_classifier, load_tokenizer
+
+    layout = layout_of(config)
+    labels = read_labels(config)
+    test = read_role(config, "target_test")
+    source_test = read_role(config, "source_test")
+    precision = resolve_precision(config.train.precision)
+    names = ["adapted"] + (["baseline"] if config.evaluation.baseline else [])
+    results: dict[str, Any] = {}
+    histories = {}
+    for name in names:
+        model_dir = layout.model(name)
+        if not model_dir.is_dir():
+            raise DataError(f"{model_dir}: no trained model; run the train stages first")
+        model, tokenizer = load_classifier(str(model_dir), labels), load_tokenizer(str(model_dir))
+        predicted = predict(model, tokenizer, test["text"].tolist(), config.model.max_length,
+                            config.evaluation.batch_size, precision)
+        results[name] = compute_metrics(test["label"].tolist(), predicted.labels, labels)
+        if not source_test.empty:
+            source_pred = predict(model, tokenizer, source_test["text"].tolist(), config.model.max_length,
+                                  config.evaluation.batch_size, precision)
+            results[name]["source"] = compute_metrics(source_test["label"].tolist(), source_pred.labels, labels)
+        if name == "adapted":
+            write_csv(layout.reports / "predictions.csv",
+                      test.assign(predicted=predicted.labels, score=predicted.scores.round(4)))
+        plot_confusion_matrix(results[name]["confusion_matrix"], list(labels), f"{name} on target test",
+                              layout.reports / f"confusion_matrix_{name}.png")
+        histories[name] = json.loads(layout.history(name).read_text(encoding="utf-8"))["history"]
+    plot_training_curves(histories, layout.reports / "training_curves.png")
+    report = {"metrics": results["adapted"], "baseline_metrics": results.get("baseline"),
+              "gain": gain(results["adapted"], results.get("baseline")), "model_dir": str(layout.model("adapted"))}
+    write_json(layout.reports / "metrics.json", report)
+    return report
+
+
+def read_role(config: AdaptflowConfig, name: str) -> pd.DataFrame:
+    return _read_parquet(layout_of(config).role(name), "prepare")
+
+
+def read_labels(config: AdaptflowConfig) -> tuple[str, ...]:
+    path = layout_of(config).labels
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run the prepare stage first (adaptflow stage prepare)")
+    return tuple(json.loads(path.read_text(encoding="utf-8")))
+
+
+def _read_parquet(path: Path, stage: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run the {stage} stage first (adaptflow stage {stage})")
+    return pd.read_parquet(path)

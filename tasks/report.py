@@ -1,0 +1,56 @@
+"""The run report: the pipeline graph with the path taken marked, the decision, and target metrics vs baseline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_GRAPH = """graph LR
+    A[source-domain data] --> B{{source and target similar?}}
+    B --yes--> C[joint training on source + target]
+    B --no--> D[augmentation, resampling, ...]
+    C --> E[fine-tune] --> F[evaluate on target domain]
+    D --> E
+    {style}"""
+
+
+def mermaid_graph(branch: str) -> str:
+    """The pipeline's mermaid graph with the nodes of the path this run took highlighted."""
+    taken = "A,B,C,E,F" if branch == "joint_training" else "A,B,D,E,F"
+    style = f"classDef taken fill:#c8f7c5,stroke:#2e7d32,stroke-width:2px\n    class {taken} taken"
+    return _GRAPH.format(style=style)
+
+
+def metrics_table(metrics: dict[str, Any], baseline: dict[str, Any] | None) -> str:
+    """A markdown table of target accuracy and macro-F1, adapted vs source-only baseline."""
+    rows = ["| metric | adapted | source-only baseline | gain |", "|---|---|---|---|"]
+    for key in ("accuracy", "macro_f1"):
+        base = f"{baseline[key]:.4f}" if baseline else "-"
+        delta = f"{metrics[key] - baseline[key]:+.4f}" if baseline else "-"
+        rows.append(f"| {key} | {metrics[key]:.4f} | {base} | {delta} |")
+    return "\n".join(rows)
+
+
+def run_markdown(summary: dict[str, Any]) -> str:
+    """The whole report of one run as markdown."""
+    decision = summary["decision"]
+    return "\n\n".join([
+        "# adaptflow run",
+        f"**Branch:** `{summary['branch']}`  \n**Why:** {decision['rationale']}",
+        "```mermaid\n" + mermaid_graph(summary["branch"]) + "\n```",
+        f"**Data validation:** {summary['validation']}",
+        "## Target test set (n = {n})\n\n{table}".format(
+            n=summary["metrics"]["n"], table=metrics_table(summary["metrics"], summary.get("baseline_metrics"))),
+        f"Model: `{summary['model_dir']}`",
+    ])
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """The few lines `adaptflow run` prints at the end."""
+    metrics, baseline = summary["metrics"], summary.get("baseline_metrics")
+    lines = [f"branch: {summary['branch']} ({summary['decision']['rationale']})",
+             f"target test (n={metrics['n']}): accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"]
+    if baseline:
+        lines.append(f"source-only baseline: accuracy {baseline['accuracy']:.4f}, macro-F1 {baseline['macro_f1']:.4f}"
+                     f" (gain {metrics['accuracy'] - baseline['accuracy']:+.4f} accuracy)")
+    lines.append(f"model: {summary['model_dir']}")
+    return lines

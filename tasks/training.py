@@ -1,0 +1,197 @@
+"""The fine-tuning engine: a plain, deterministic torch loop over a transformers sequence classifier.
+
+AdamW with warm-up and linear decay, gradient accumulation, length-grouped batches with dynamic padding, per-sample
+loss weights, early stopping on a target validation split, epoch checkpoints to resume from, and a stop on NaN/inf.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from tasks.atomic import atomic_dir
+from tasks.batching import make_batches, pad_batch, pad_id_of, tokenize
+from tasks.checkpoints import latest_checkpoint, load_weights, restore_checkpoint, save_checkpoint, save_weights
+from tasks.config import TrainConfig
+from tasks.errors import TrainingError
+from tasks.evaluation import compute_metrics
+from tasks.inference import autocast, predict, resolve_precision
+from tasks.models import load_classifier, load_tokenizer
+
+log = logging.getLogger(__name__)
+EpochHook = Callable[[int, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a fine-tune produced: the saved model dir and the per-epoch history."""
+
+    model_dir: Path
+    history: list[dict[str, Any]]
+    best_epoch: int
+    stopped_early: bool
+    resumed_from_epoch: int | None = None
+    n_train: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ...], model_name: str,
+              max_length: int, config: TrainConfig, output_dir: Path, checkpoint_root: Path,
+              progress: bool = True, on_epoch_end: EpochHook | None = None) -> TrainResult:
+    """Fine-tune `model_name` on `train` (`text`, `label`, optional `weight`) and save it to `output_dir`.
+
+    `validation` (may be empty) drives early stopping and picks the best epoch. Checkpoints go under
+    `checkpoint_root/<hash of model, data and settings>`, so a re-run of the same job resumes where it stopped.
+    """
+    torch.manual_seed(config.seed)
+    tokenizer = load_tokenizer(model_name)
+    model = load_classifier(model_name, labels)
+    if config.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    label_ids = {label: index for index, label in enumerate(labels)}
+    sequences = tokenize(tokenizer, train["text"].tolist(), max_length)
+    targets = torch.tensor([label_ids[label] for label in train["label"]], dtype=torch.long)
+    weights = _normalised_weights(train)
+    lengths = np.array([len(ids) for ids in sequences])
+    steps_per_epoch = math.ceil(math.ceil(len(sequences) / config.batch_size) / config.gradient_accumulation_steps)
+    optimizer, scheduler = _optimizer(model, config, steps_per_epoch * config.epochs)
+    run_dir = checkpoint_root / run_key(train, validation, labels, model_name, max_length, config)
+
+    state: dict[str, Any] = {"history": [], "best_epoch": 0, "best_score": None, "bad_epochs": 0}
+    resumed = None
+    checkpoint = latest_checkpoint(run_dir) if config.resume else None
+    if checkpoint is not None:
+        restore_checkpoint(checkpoint, model, optimizer, scheduler)
+        state = {key: checkpoint.state[key] for key in state}
+        resumed = checkpoint.epoch
+        log.info("resuming from %s (epoch %d of %d)", checkpoint.path, resumed, config.epochs)
+    pad_id = pad_id_of(tokenizer)
+    stopped_early = _should_stop(state, config)
+
+    for epoch in range((resumed or 0) + 1, config.epochs + 1):
+        if stopped_early:
+            break
+        batches = make_batches(lengths, config.batch_size, config.seed + epoch, config.group_by_length)
+        loss = _train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config,
+                            f"epoch {epoch}/{config.epochs}", progress)
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
+        row.update(_validate(model, tokenizer, validation, labels, max_length, resolve_precision(config.precision)))
+        _track_best(state, row, model, run_dir)
+        state["history"].append(row)
+        save_checkpoint(run_dir, epoch, model, optimizer, scheduler, state)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, row)
+        stopped_early = _should_stop(state, config) and epoch < config.epochs
+
+    if state["best_score"] is not None and (run_dir / "best").is_dir():
+        load_weights(model, run_dir / "best")
+    _save_model(model, tokenizer, output_dir)
+    if not config.keep_checkpoints:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    best = state["best_epoch"] or (state["history"][-1]["epoch"] if state["history"] else 0)
+    return TrainResult(output_dir, state["history"], best, stopped_early, resumed, len(train))
+
+
+def run_key(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ...], model_name: str,
+            max_length: int, config: TrainConfig) -> str:
+    """A short hash of everything that decides the trained weights: checkpoints are only reused for the same job."""
+    digest = hashlib.sha256()
+    settings = config.model_dump(mode="json", exclude={"resume", "keep_checkpoints"})
+    digest.update(json.dumps([model_name, max_length, list(labels), settings], sort_keys=True).encode())
+    for frame in (train, validation):
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _normalised_weights(train: pd.DataFrame) -> torch.Tensor:
+    """Per-sample loss weights scaled to mean 1 (all ones when the frame has no `weight` column)."""
+    if "weight" not in train.columns:
+        return torch.ones(len(train))
+    weights = torch.tensor(train["weight"].to_numpy(dtype=np.float32))
+    if not torch.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+        raise TrainingError("sample weights must be finite, non-negative and not all zero")
+    return weights / weights.mean()
+
+
+def _optimizer(model, config: TrainConfig, total_steps: int):
+    from transformers import get_linear_schedule_with_warmup
+
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim < 2 or "LayerNorm" in name else decay).append(parameter)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+    )
+    warmup = int(round(config.warmup_ratio * total_steps))
+    return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, max(total_steps, 1))
+
+
+def _train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config: TrainConfig,
+                 description: str, progress: bool) -> float:
+    model.train()
+    precision = resolve_precision(config.precision)
+    total, count = 0.0, 0
+    accumulate = config.gradient_accumulation_steps
+    bar = tqdm(batches, desc=description, unit="batch", disable=not progress, leave=False)
+    for step, batch in enumerate(bar, start=1):
+        inputs = pad_batch([sequences[i] for i in batch], pad_id)
+        with autocast(precision):
+            logits = model(**inputs).logits
+        per_sample = torch.nn.functional.cross_entropy(logits.float(), targets[batch], reduction="none")
+        loss = (per_sample * weights[batch]).mean()
+        if not torch.isfinite(loss):
+            raise TrainingError(f"training loss became {loss.item()} at {description}, batch {step}; lower "
+                                f"train.learning_rate (now {config.learning_rate}) or check the data")
+        (loss / accumulate).backward()
+        if step % accumulate == 0 or step == len(batches):
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+        total += loss.item() * len(batch)
+        count += len(batch)
+        bar.set_postfix(loss=f"{total / count:.4f}")
+    return total / max(count, 1)
+
+
+def _validate(model, tokenizer, validation: pd.DataFrame, labels, max_length: int, precision: str) -> dict[str, Any]:
+    if validation.empty:
+        return {"val_accuracy": None, "val_macro_f1": None}
+    predicted = predict(model, tokenizer, validation["text"].tolist(), max_length, precision=precision)
+    metrics = compute_metrics(validation["label"].tolist(), predicted.labels, labels)
+    return {"val_accuracy": metrics["accuracy"], "val_macro_f1": metrics["macro_f1"]}
+
+
+def _track_best(state: dict[str, Any], row: dict[str, Any], model, run_dir: Path) -> None:
+    score = row["val_macro_f1"]
+    if score is None:
+        return
+    if state["best_score"] is None or score > state["best_score"]:
+        state.update(best_score=score, best_epoch=row["epoch"], bad_epochs=0)
+        save_weights(model, run_dir / "best")
+    else:
+        state["bad_epochs"] += 1
+
+
+def _should_stop(state: dict[str, Any], config: TrainConfig) -> bool:
+    return config.early_stopping_patience > 0 and state["bad_epochs"] >= config.early_stopping_patience
+
+
+def _save_model(model, tokenizer, output_dir: Path) -> None:
+    with atomic_dir(output_dir) as temp:
+        model.save_pretrained(temp)
+        tokenizer.save_pretrained(temp)

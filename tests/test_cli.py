@@ -1,0 +1,93 @@
+"""The command line: exit codes, one-line errors, JSON output, predictions written whole."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from flows.cli import main
+from tests.conftest import REPO, SAMPLE
+
+
+def test_every_subcommand_has_help(capsys):
+    for command in ("run", "validate", "similarity", "predict", "stage"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+    assert "--set KEY=VALUE" in capsys.readouterr().out
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["stage", "no-such-stage"])
+    assert exit_info.value.code == 2
+
+
+def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"title,text,label\nCaf\xe9,x,positive\n")
+    code = main(["stage", "prepare", "--set", f"data.source={bad}", "--set", f"output.dir={tmp_path / 'out'}"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip() == f"adaptflow: error: {bad}: not valid UTF-8 at byte offset 20 (byte 0xe9); re-save the " \
+                          "file as UTF-8"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_bad_override_names_the_key(tmp_path, capsys):
+    code = main(["stage", "prepare", "--set", "train.epoch=1"])
+    assert code == 1
+    assert "unknown key 'train.epoch'; valid keys in 'train': epochs" in capsys.readouterr().err
+
+
+def test_validate_reports_rows(capsys):
+    assert main(["validate", "--data", str(SAMPLE / "books.csv")]) == 0
+    assert "400 rows read" in capsys.readouterr().out
+
+
+def test_predict_writes_rows_with_label_and_score(tmp_path, tiny_config, capsys):
+    from flows import stages
+
+    stages.prepare(tiny_config)
+    stages.similarity(tiny_config)
+    stages.build_training_set(tiny_config)
+    stages.train(tiny_config, "adapted", progress=False)
+    rows = tmp_path / "rows.csv"
+    pd.DataFrame({"text": ["=cmd|' /C calc'!A0", "great blender", "broke in a day"]}).to_csv(rows, index=False)
+    output = tmp_path / "labelled.csv"
+    model = str(tiny_config.output.dir / "models" / "adapted")
+    assert main(["predict", "--model", model, "--input", str(rows), "--output", str(output)]) == 0
+    labelled = pd.read_csv(output)
+    assert list(labelled.columns) == ["text", "label", "score"]
+    assert set(labelled["label"]) <= {"negative", "positive"}
+    assert labelled["text"][0].startswith("'=")  # a formula is neutralised in the CSV we write
+    assert labelled["score"].between(0.5, 1.0).all()
+
+
+def test_predict_with_a_model_that_is_not_a_classifier_is_refused(tmp_path, tiny_model_dir, capsys):
+    rows = tmp_path / "rows.csv"
+    pd.DataFrame({"text": ["x"]}).to_csv(rows, index=False)
+    assert main(["predict", "--model", str(tiny_model_dir), "--input", str(rows)]) == 1
+    assert "is not a fine-tuned classifier" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+def test_adaptflow_run_json_prints_one_object(tmp_path, tiny_model_dir):
+    """The installed console script, in its own process with its own temporary Prefect server."""
+    adaptflow = os.path.join(os.path.dirname(sys.executable), "adaptflow")
+    command = [adaptflow, "run", "--json", "--params", str(REPO / "params.yaml"),
+               "--set", f"model.name_or_path={tiny_model_dir}", "--set", "model.max_length=32",
+               "--set", "train.epochs=1", "--set", "split.target_test_size=40",
+               "--set", f"output.dir={tmp_path / 'out'}", "--set", "evaluation.baseline=true"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["branch"] == "joint_training"
+    assert {"accuracy", "macro_f1"} <= set(result["metrics"]) and {"accuracy", "macro_f1"} <= set(
+        result["baseline_metrics"])
+    assert result["model_dir"].endswith("models/adapted")

@@ -1,0 +1,126 @@
+"""Reading data files: every format, and a one-line error naming the file and place for each kind of bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tasks.errors import DataError
+from tasks.loading import read_examples
+from tasks.config import DataConfig
+from tasks.tables import read_table
+
+ROWS = pd.DataFrame({"title": ["Great", "Bad", "Fine"], "text": ["works well", "broke fast", "as described"],
+                     "label": ["positive", "negative", "positive"]})
+
+
+def write_csv(path, text: str | bytes):
+    if isinstance(text, str):
+        text = text.encode("utf-8")
+    path.write_bytes(text)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet", ".jsonl", "hf"])
+def test_every_format_reads_the_same_rows(tmp_path, suffix):
+    path = tmp_path / f"rows{suffix if suffix != 'hf' else ''}"
+    if suffix == ".csv":
+        ROWS.to_csv(path, index=False)
+    elif suffix == ".tsv":
+        ROWS.to_csv(path, index=False, sep="\t")
+    elif suffix == ".parquet":
+        ROWS.to_parquet(path)
+    elif suffix == ".jsonl":
+        path.write_text("\n".join(json.dumps(row) for row in ROWS.to_dict("records")), encoding="utf-8")
+    else:
+        import datasets
+
+        datasets.Dataset.from_pandas(ROWS).save_to_disk(str(path))
+    frame = read_table(path)
+    assert frame[["title", "text", "label"]].astype(str).values.tolist() == ROWS.values.tolist()
+
+
+def test_text_columns_are_joined_and_labels_kept(tmp_path):
+    path = tmp_path / "rows.csv"
+    ROWS.to_csv(path, index=False)
+    examples = read_examples(path, DataConfig(text_columns=["title", "text"]))
+    assert examples["text"].tolist() == ["Great. works well", "Bad. broke fast", "Fine. as described"]
+    assert examples["label"].tolist() == ["positive", "negative", "positive"]
+
+
+def test_a_missing_cell_in_one_text_column_is_skipped(tmp_path):
+    path = write_csv(tmp_path / "rows.csv", "title,text,label\n,only text,positive\n")
+    assert read_examples(path, DataConfig())["text"].tolist() == ["only text"]
+
+
+def test_utf8_bom_in_the_header_is_accepted(tmp_path):
+    path = write_csv(tmp_path / "bom.csv", b"\xef\xbb\xbftitle,text,label\nA,b,positive\n")
+    assert list(read_table(path).columns) == ["title", "text", "label"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty; expected a header row"),
+    (b"title,text,label\n", "has no data rows (empty or header only)"),
+    (b"title,text,label\nA,b,positive\nC,d,e,f\n", "line 3 has 4 fields, expected 3"),
+    (b"title,text,label\nCaf\xe9,good,positive\n", "not valid UTF-8 at byte offset 20 (byte 0xe9)"),
+    ("title,text,label\nA,b,positive\n".encode("utf-16"), "is UTF-16 encoded; re-save it as UTF-8"),
+])
+def test_bad_csv_gives_one_line_naming_the_file(tmp_path, content, message):
+    path = write_csv(tmp_path / "bad.csv", content)
+    with pytest.raises(DataError) as error:
+        read_table(path)
+    assert str(error.value).startswith(str(path))
+    assert message in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_column_names_it_and_what_was_found(tmp_path):
+    path = write_csv(tmp_path / "rows.csv", "title,body,label\nA,b,positive\n")
+    with pytest.raises(DataError, match=r"missing column 'text' \(found: title, body, label\); .*data.text_columns"):
+        read_examples(path, DataConfig())
+
+
+def test_missing_label_column_points_at_the_setting(tmp_path):
+    path = write_csv(tmp_path / "rows.csv", "title,text,stars\nA,b,5\n")
+    with pytest.raises(DataError, match=r"missing column 'label'.*set data.label_column"):
+        read_examples(path, DataConfig())
+
+
+def test_empty_label_names_the_row(tmp_path):
+    path = write_csv(tmp_path / "rows.csv", "title,text,label\nA,b,positive\nC,d,\n")
+    with pytest.raises(DataError, match=r"row 2 has an empty 'label'"):
+        read_examples(path, DataConfig())
+
+
+def test_empty_text_names_the_row(tmp_path):
+    path = write_csv(tmp_path / "rows.csv", "title,text,label\nA,b,positive\n , ,negative\n")
+    with pytest.raises(DataError, match=r"row 2 has an empty text in title, text"):
+        read_examples(path, DataConfig())
+
+
+def test_truncated_parquet_is_reported(tmp_path):
+    path = tmp_path / "rows.parquet"
+    ROWS.to_parquet(path)
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(DataError, match=r"rows.parquet: not a readable Parquet file .*; re-export it"):
+        read_table(path)
+
+
+def test_bad_json_lines_line_is_named(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "a", "label": "positive"}\n{"text": "b", "label": \n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"rows.jsonl: line 2 is not valid JSON"):
+        read_table(path)
+
+
+def test_unknown_suffix_lists_the_known_ones(tmp_path):
+    path = write_csv(tmp_path / "rows.xlsx", "x")
+    with pytest.raises(DataError, match=r"unknown file type '.xlsx'; use one of .csv"):
+        read_table(path)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(DataError, match=r"nope.csv: file not found"):
+        read_table(tmp_path / "nope.csv")
