@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.adaptflow-installed
 
-.PHONY: run test install sample-data clean
+.PHONY: run test install sample-data clean repro
 
 install: $(STAMP)
 
@@ -28,3 +28,6 @@ sample-data: $(STAMP)
 
 clean:
 	rm -rf outputs .pytest_cache
+
+repro: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro

@@ -5,6 +5,7 @@ Each Prefect task is a thin wrapper around a stage in `flows.stages`, the same c
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from prefect import flow, task
@@ -14,16 +15,27 @@ from prefect.cache_policies import NO_CACHE
 from flows import stages
 from tasks.report import run_markdown
 from tasks.config import AdaptflowConfig
-
-
-@task(name="prepare-data", cache_policy=NO_CACHE)
-def prepare_data(config: AdaptflowConfig) -> dict[str, int]:
-    return stages.prepare(config)
+from tasks.errors import ValidationFailed
+from tasks.validation import summary_markdown
 
 
 @task(name="validate-data", cache_policy=NO_CACHE)
 def validate_data(config: AdaptflowConfig) -> dict[str, Any]:
-    return stages.validate(config)
+    try:
+        summary = stages.validate(config)
+    except ValidationFailed:
+        _publish_validation(config)
+        raise
+    _publish_validation(config)
+    return summary
+
+
+def _publish_validation(config: AdaptflowConfig) -> None:
+    path = stages.layout_of(config).validation
+    if path.is_file():
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        create_markdown_artifact(summary_markdown(summary), key="adaptflow-validation",
+                                 description="Data validation summary (Great Expectations)")
 
 
 @task(name="check-similarity", cache_policy=NO_CACHE)
@@ -31,9 +43,9 @@ def check_similarity(config: AdaptflowConfig) -> dict[str, Any]:
     return stages.similarity(config).as_dict()
 
 
-@task(name="build-training-set", cache_policy=NO_CACHE)
-def build_training_set(config: AdaptflowConfig) -> int:
-    return stages.build_training_set(config)
+@task(name="prepare-training-set", cache_policy=NO_CACHE)
+def prepare_training_set(config: AdaptflowConfig) -> int:
+    return stages.prepare(config)
 
 
 @task(name="fine-tune", cache_policy=NO_CACHE)
@@ -49,16 +61,17 @@ def evaluate_target(config: AdaptflowConfig) -> dict[str, Any]:
 @flow(name="adaptflow", log_prints=True)
 def adaptation_flow(config: AdaptflowConfig = AdaptflowConfig()) -> dict[str, Any]:
     """Adapt the foundation model in `config.model` to the target domain in `config.data`."""
-    counts = prepare_data(config)
     validation = validate_data(config)
+    print(f"data validation: {validation['status']} ({validation['errors']} errors, {validation['warnings']} "
+          f"warnings)")
     decision = check_similarity(config)
     print(f"branch: {decision['branch']} - {decision['rationale']}")
-    build_training_set(config)
+    prepare_training_set(config)
     if config.evaluation.baseline:
         fine_tune.with_options(name="fine-tune-baseline")(config, "baseline")
     fine_tune.with_options(name="fine-tune-adapted")(config, "adapted")
     report = evaluate_target(config)
-    summary = {"branch": decision["branch"], "decision": decision, "rows": counts,
+    summary = {"branch": decision["branch"], "decision": decision, "rows": validation["counts"],
                "validation": validation["status"], **report}
     create_markdown_artifact(run_markdown(summary), key="adaptflow-report",
                              description="Target-domain evaluation of this adaptflow run")

@@ -84,18 +84,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+VALIDATE_ROLES = {"source": "source_train", "target": "target_labeled", "test": "target_test",
+                  "unlabeled": "target_unlabeled"}
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
+    from tasks.atomic import write_json
+    from tasks.data_validation import validate_frames
     from tasks.loading import read_examples
+    from tasks.models import load_tokenizer
+    from tasks.validation import failure_line
 
     config = load_cli_config(args)
     data = config.data.model_copy(update={
         "text_columns": args.text_columns or config.data.text_columns,
         "label_column": args.label_column or config.data.label_column,
     })
+    role = VALIDATE_ROLES[args.role]
     frame = read_examples(args.data, data, labelled=args.role != "unlabeled")
-    print(f"{args.data}: {len(frame)} rows read; structural checks passed (columns, encoding, no empty texts or "
-          "labels). The Great Expectations suite is not implemented yet.")
-    return 0
+    labels = tuple(sorted(frame["label"].unique())) if "label" in frame.columns else ()
+    docs = args.report_dir / "data_docs" if args.report_dir else None
+    summary = validate_frames({role: frame}, config.validation, labels, {role: str(args.data)},
+                              load_tokenizer(config.model.name_or_path), config.model.max_length, docs_dir=docs)
+    for failure in summary["failures"]:
+        print(failure_line(failure))
+    if args.report_dir:
+        write_json(args.report_dir / "summary.json", summary)
+    truncated = summary.get("truncated_share", {}).get(role)
+    print(f"{args.data}: {len(frame)} rows as {args.role}; {summary['status']}: {summary['errors']} errors, "
+          f"{summary['warnings']} warnings; {truncated:.1%} of texts cut at model.max_length="
+          f"{config.model.max_length}; {summary['seconds']} s")
+    return 1 if summary["errors"] else 0
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
@@ -118,10 +137,9 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
     config = load_cli_config(args)
     actions: dict[str, Callable[[], object]] = {
-        "prepare": lambda: stages.prepare(config),
         "validate": lambda: stages.validate(config),
         "similarity": lambda: stages.similarity(config).as_dict(),
-        "build-training-set": lambda: stages.build_training_set(config),
+        "prepare": lambda: stages.prepare(config),
         "train-baseline": lambda: stages.train(config, "baseline"),
         "train": lambda: stages.train(config, "adapted"),
         "evaluate": lambda: stages.evaluate(config),
@@ -150,13 +168,11 @@ class _OneLineErrors(logging.Filter):
 
 
 def quiet_expected_errors() -> None:
-    """Attach the filter to Prefect's handlers (set up on first use of prefect.logging)."""
-    from prefect.logging.configuration import setup_logging
-
-    setup_logging()
-    for logger_name in ("prefect", ""):
-        for handler in logging.getLogger(logger_name).handlers:
-            handler.addFilter(_OneLineErrors())
+    """Attach the filter (once) to the loggers Prefect reports task and flow failures on."""
+    for logger_name in ("prefect.task_runs", "prefect.flow_runs"):
+        logger = logging.getLogger(logger_name)
+        if not any(isinstance(existing, _OneLineErrors) for existing in logger.filters):
+            logger.addFilter(_OneLineErrors())
 
 
 def quiet_transformers() -> None:

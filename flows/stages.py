@@ -16,14 +16,15 @@ import pandas as pd
 from tasks.atomic import write_csv, write_json, write_parquet
 from tasks.branching import Decision, build_joint_training_set, decide_branch
 from tasks.config import AdaptflowConfig
-from tasks.errors import ConfigError, DataError
+from tasks.data_validation import role_files, validate_roles
+from tasks.errors import ConfigError, DataError, ValidationFailed
 from tasks.evaluation import compute_metrics, gain, plot_confusion_matrix, plot_training_curves
 from tasks.inference import predict, resolve_precision
 from tasks.loading import load_roles
-from tasks.roles import ROLES
+from tasks.validation import failure_line
 from tasks.training import TrainResult, fine_tune
 
-STAGES = ("prepare", "validate", "similarity", "build-training-set", "train-baseline", "train", "evaluate")
+STAGES = ("validate", "similarity", "prepare", "train-baseline", "train", "evaluate")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class Layout:
     @property
     def validation(self) -> Path:
         return self.root / "validation" / "summary.json"
+
+    @property
+    def data_docs(self) -> Path:
+        return self.root / "validation" / "data_docs"
 
     @property
     def similarity(self) -> Path:
@@ -74,23 +79,34 @@ def layout_of(config: AdaptflowConfig) -> Layout:
     return Layout(Path(config.output.dir))
 
 
-def prepare(config: AdaptflowConfig) -> dict[str, int]:
-    """Read every data role, split the target, and write each role as Parquet; returns row counts."""
-    roles = load_roles(config.data, config.split)
+def validate(config: AdaptflowConfig) -> dict[str, Any]:
+    """Read and split every data role, validate them (GX suite), and only if no error-level check failed write
+    each role as Parquet for the later stages. Raises ValidationFailed with the summary's failures otherwise."""
+    from tasks.models import load_tokenizer
+
     layout = layout_of(config)
+    roles = load_roles(config.data, config.split)
+    if config.validation.enabled:
+        summary, roles = validate_roles(roles, config.validation, role_files(config.data),
+                                        load_tokenizer(config.model.name_or_path), config.model.max_length,
+                                        layout.data_docs)
+    else:
+        summary = {"status": "disabled", "errors": 0, "warnings": 0, "roles": {}, "failures": []}
+    summary["counts"] = {name: len(frame) for name, frame in roles.frames().items()}
+    write_json(layout.validation, summary)
+    if summary["errors"]:
+        raise ValidationFailed(validation_message(summary))
     for name, frame in roles.frames().items():
         write_parquet(layout.role(name), frame)
     write_json(layout.labels, list(roles.labels))
-    return {name: len(frame) for name, frame in roles.frames().items()}
-
-
-def validate(config: AdaptflowConfig) -> dict[str, Any]:
-    """Slot for the Great Expectations suite (not built yet): records that no expectation ran."""
-    counts = {name: len(read_role(config, name)) for name in ROLES}
-    summary = {"status": "not_run", "reason": "the Great Expectations suite is not implemented yet; only the "
-               "loader's structural checks (columns, encoding, empty rows, known labels) ran", "rows": counts}
-    write_json(layout_of(config).validation, summary)
     return summary
+
+
+def validation_message(summary: dict[str, Any]) -> str:
+    """One line: how many error-level checks failed, and the first of them."""
+    errors = [f for f in summary["failures"] if f["severity"] == "error"]
+    more = f" (+{len(errors) - 1} more, see the validation summary)" if len(errors) > 1 else ""
+    return f"data validation failed: {failure_line(errors[0])}{more}"
 
 
 def similarity(config: AdaptflowConfig) -> Decision:
@@ -100,7 +116,7 @@ def similarity(config: AdaptflowConfig) -> Decision:
     return decision
 
 
-def build_training_set(config: AdaptflowConfig) -> int:
+def prepare(config: AdaptflowConfig) -> int:
     """Write the adapted model's training set for the chosen branch; returns its size."""
     layout = layout_of(config)
     decision = Decision.from_dict(json.loads(layout.similarity.read_text(encoding="utf-8")))
@@ -119,7 +135,7 @@ def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True
     if which == "baseline":  # source data alone: no target row, not even for early stopping
         data, validation = read_role(config, "source_train"), validation.iloc[0:0]
     elif which == "adapted":
-        data = _read_parquet(layout.training_set, "build-training-set")
+        data = _read_parquet(layout.training_set, "prepare")
     else:
         raise ConfigError(f"unknown model '{which}'; choose baseline or adapted")
     result: TrainResult = fine_tune(
@@ -171,13 +187,13 @@ def evaluate(config: AdaptflowConfig) -> dict[str, Any]:
 
 
 def read_role(config: AdaptflowConfig, name: str) -> pd.DataFrame:
-    return _read_parquet(layout_of(config).role(name), "prepare")
+    return _read_parquet(layout_of(config).role(name), "validate")
 
 
 def read_labels(config: AdaptflowConfig) -> tuple[str, ...]:
     path = layout_of(config).labels
     if not path.is_file():
-        raise DataError(f"{path}: missing; run the prepare stage first (adaptflow stage prepare)")
+        raise DataError(f"{path}: missing; run the validate stage first (adaptflow stage validate)")
     return tuple(json.loads(path.read_text(encoding="utf-8")))
 
 

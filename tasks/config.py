@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from tasks.errors import ConfigError
 
@@ -55,6 +55,38 @@ class SplitConfig(_Section):
     validation_fraction: float = Field(
         0.2, ge=0.0, lt=1.0, description="Share of labelled target rows kept for early stopping."
     )
+
+
+Severity = Literal["error", "warning"]
+CHECK_NAMES = ("row_count", "text_not_null", "text_not_blank", "text_length", "no_control_chars", "mojibake_share",
+               "duplicates", "truncated_share", "label_in_set", "min_classes", "min_per_class", "class_balance",
+               "leakage")
+
+
+class ValidationConfig(_Section):
+    """The data-validation suite (Great Expectations) run on every data role before anything is trained."""
+
+    enabled: bool = True
+    min_rows_source: int = Field(20, ge=1, description="Fewest rows the source training set may have.")
+    min_rows_test: int = Field(10, ge=1, description="Fewest rows the target test set may have.")
+    min_per_class: int = Field(5, ge=1, description="Fewest rows of each class in source and target test.")
+    min_chars: int = Field(3, ge=1, description="Shortest text, in characters.")
+    max_chars: int = Field(2_000_000, ge=1, description="Longest text, in characters.")
+    max_mojibake_share: float = Field(0.05, ge=0, le=1, description="Share of texts with mojibake or U+FFFD.")
+    max_imbalance: float = Field(3.0, ge=1, description="Largest class / smallest class, above which: warning.")
+    max_truncated_share: float = Field(0.5, ge=0, le=1, description="Share of texts cut at model.max_length.")
+    drop_leaked: bool = Field(False, description="Drop target-test texts found in training data (else: error).")
+    severity: dict[str, Severity] = Field(
+        default_factory=dict, description="Per-check severity overrides, e.g. {duplicates: error}."
+    )
+
+    @field_validator("severity")
+    @classmethod
+    def _known_checks(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value) - set(CHECK_NAMES))
+        if unknown:
+            raise ValueError(f"unknown check '{unknown[0]}'; valid checks: {', '.join(CHECK_NAMES)}")
+        return value
 
 
 class ModelConfig(_Section):
@@ -113,6 +145,7 @@ class AdaptflowConfig(_Section):
 
     data: DataConfig = DataConfig()
     split: SplitConfig = SplitConfig()
+    validation: ValidationConfig = ValidationConfig()
     model: ModelConfig = ModelConfig()
     strategy: StrategyConfig = StrategyConfig()
     train: TrainConfig = TrainConfig()
@@ -209,7 +242,7 @@ def _describe(error: dict[str, Any]) -> str:
         return f"unknown key '{key}'; valid keys {where}: {valid}"
     value = error.get("input")
     shown = "" if isinstance(value, dict) else f" (got {value!r})"
-    message = error["msg"]
+    message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "literal_error":
         message = message.replace("Input should be", "choose one of")
     return f"{key or 'params'}: {message}{shown}"

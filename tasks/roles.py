@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from tasks.errors import DataError
+from tasks.text_checks import normalise
 
 ROLES = ("source_train", "source_test", "target_labeled", "target_validation", "target_unlabeled", "target_test")
 
@@ -38,11 +39,7 @@ def to_examples(raw: pd.DataFrame, path: Path, text_columns: list[str], label_co
         found = ", ".join(map(str, raw.columns))
         setting = "data.label_column" if missing[0] == label_column else "data.text_columns"
         raise DataError(f"{path}: missing column '{missing[0]}' (found: {found}); fix the file or set {setting}")
-    text = _join_columns(raw, text_columns, separator)
-    empty = text.str.strip() == ""
-    if empty.any():
-        row = int(empty.to_numpy().argmax()) + 1
-        raise DataError(f"{path}: row {row} has an empty text in {', '.join(text_columns)}; fill or drop that row")
+    text = _join_columns(raw, text_columns, separator)  # empty texts are kept: the validation suite reports them
     examples = pd.DataFrame({"text": text})
     if label_column:
         labels = raw[label_column]
@@ -71,17 +68,25 @@ def check_labels_known(frame: pd.DataFrame, labels: tuple[str, ...], role: str, 
 
 
 def split_off(frame: pd.DataFrame, size: int | float, seed: int, what: str, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(rest, held_out): a seeded split stratified by label, `size` rows (or share) held out."""
+    """(rest, held_out): a seeded split stratified by label, `size` rows (or share) held out.
+
+    Texts that are the same after folding case and white space stay on one side: the held-out part takes one copy
+    of each of its texts and their other copies are dropped, so no held-out text leaks into `rest`.
+    """
     if size == 0:
         return frame.reset_index(drop=True), frame.iloc[0:0].reset_index(drop=True)
-    if isinstance(size, int) and size >= len(frame):
-        raise DataError(f"{path}: {what} asks for {size} rows but the file has {len(frame)}; lower it")
-    counts = frame["label"].value_counts()
-    stratify = frame["label"] if counts.min() >= 2 else None
+    keys = normalise(frame["text"])
+    unique = frame[~keys.duplicated(keep="first")]
+    if isinstance(size, int) and size >= len(unique):
+        raise DataError(f"{path}: {what} asks for {size} rows but the file has {len(unique)} distinct texts; "
+                        "lower it")
+    counts = unique["label"].value_counts()
+    stratify = unique["label"] if counts.min() >= 2 else None
     try:
-        rest, held = train_test_split(frame, test_size=size, random_state=seed, stratify=stratify)
+        _, held = train_test_split(unique, test_size=size, random_state=seed, stratify=stratify)
     except ValueError as exc:
         raise DataError(f"{path}: cannot split off {what} ({exc}); change the split sizes") from None
+    rest = frame[~keys.isin(set(keys.loc[held.index]))]
     return rest.reset_index(drop=True), held.reset_index(drop=True)
 
 

@@ -31,7 +31,7 @@ def test_usage_errors_exit_2(capsys):
 def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"title,text,label\nCaf\xe9,x,positive\n")
-    code = main(["stage", "prepare", "--set", f"data.source={bad}", "--set", f"output.dir={tmp_path / 'out'}"])
+    code = main(["stage", "validate", "--set", f"data.source={bad}", "--set", f"output.dir={tmp_path / 'out'}"])
     err = capsys.readouterr().err
     assert code == 1
     assert err.strip() == f"adaptflow: error: {bad}: not valid UTF-8 at byte offset 20 (byte 0xe9); re-save the " \
@@ -40,22 +40,39 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys):
 
 
 def test_a_bad_override_names_the_key(tmp_path, capsys):
-    code = main(["stage", "prepare", "--set", "train.epoch=1"])
+    code = main(["stage", "validate", "--set", "train.epoch=1"])
     assert code == 1
     assert "unknown key 'train.epoch'; valid keys in 'train': epochs" in capsys.readouterr().err
 
 
-def test_validate_reports_rows(capsys):
+def test_validate_reports_rows_status_and_truncation(capsys):
     assert main(["validate", "--data", str(SAMPLE / "books.csv")]) == 0
-    assert "400 rows read" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "books.csv: 400 rows as source; passed: 0 errors, 0 warnings; 0.0% of texts cut" in out
+
+
+def test_validate_fails_with_one_line_per_failure(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("title,text,label\nA,fine text,positive\nB,nul\x00here,negative\n, ,positive\n"
+                   "A,fine text,negative\n", encoding="utf-8")
+    assert main(["validate", "--data", str(bad), "--report-dir", str(tmp_path / "report")]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith(f"ERROR {bad} [source_train] no_control_chars (ExpectColumnValuesToBeInSet, column "
+                               "text): expected no NUL or control characters, found 1 rows (rows 2)")
+               for line in lines)
+    assert any("ERROR" in line and "row_count" in line and "observed 4" in line for line in lines)
+    assert any("ERROR" in line and "text_not_blank" in line and "rows 3" in line for line in lines)
+    assert any("WARNING" in line and "duplicates" in line and "rows 4" in line for line in lines)
+    assert (tmp_path / "report" / "data_docs" / "index.html").is_file()
+    assert json.loads((tmp_path / "report" / "summary.json").read_text())["status"] == "failed"
 
 
 def test_predict_writes_rows_with_label_and_score(tmp_path, tiny_config, capsys):
     from flows import stages
 
-    stages.prepare(tiny_config)
+    stages.validate(tiny_config)
     stages.similarity(tiny_config)
-    stages.build_training_set(tiny_config)
+    stages.prepare(tiny_config)
     stages.train(tiny_config, "adapted", progress=False)
     rows = tmp_path / "rows.csv"
     pd.DataFrame({"text": ["=cmd|' /C calc'!A0", "great blender", "broke in a day"]}).to_csv(rows, index=False)

@@ -31,7 +31,7 @@ def test_unknown_key_names_the_key_and_the_valid_ones():
 
 
 def test_unknown_section_names_the_valid_sections():
-    with pytest.raises(ConfigError, match=r"unknown key 'trian'.*top level: data, split, model"):
+    with pytest.raises(ConfigError, match=r"unknown key 'trian'.*top level: data, split, validation, model"):
         load_config(None, ["trian.epochs=1"])
 
 

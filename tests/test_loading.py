@@ -79,3 +79,16 @@ def test_separate_labelled_unlabelled_and_test_files(tmp_path):
     roles = load_roles(data, SplitConfig(validation_fraction=0.0))
     assert (len(roles.source_train), len(roles.target_labeled)) == (len(books), 20)
     assert (len(roles.target_unlabeled), len(roles.target_test)) == (100, 280)
+
+
+def test_copies_of_a_held_out_text_never_stay_in_training(tmp_path):
+    rows = [{"title": "", "text": f"text {i}", "label": "positive" if i % 2 else "negative"} for i in range(40)]
+    rows += [{"title": "", "text": f"TEXT  {i}", "label": "positive" if i % 2 else "negative"} for i in range(40)]
+    path = tmp_path / "dupes.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    data = DataConfig(source=SAMPLE / "books.csv", target=path)
+    roles = load_roles(data, SplitConfig(target_test_size=10, target_labeled_per_class=5, validation_fraction=0))
+    held = {text.lower().replace("  ", " ") for text in roles.target_test["text"]}
+    training = {text.lower().replace("  ", " ") for text in pd.concat([roles.target_labeled,
+                                                                         roles.target_unlabeled])["text"]}
+    assert len(roles.target_test) == 10 and not held & training

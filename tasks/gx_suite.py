@@ -1,0 +1,91 @@
+"""Run the validation checks with Great Expectations (GX Core 1.x, pandas data source).
+
+Each run gets its own file context in a temp directory (never a shared config two runs could corrupt); the Data Docs
+site it renders is moved into `docs_dir` whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tasks.atomic import replace_dir
+from tasks.validation import Check, CheckResult
+
+log = logging.getLogger(__name__)
+EXAMPLES = 3
+
+
+def run_checks(frames: dict[str, pd.DataFrame], checks: dict[str, list[Check]],
+               docs_dir: Path | None = None) -> list[CheckResult]:
+    """Validate each role's frame (with derived columns) against its checks; render Data Docs into `docs_dir`."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    with tempfile.TemporaryDirectory(prefix="adaptflow-gx-") as root:
+        context = gx.get_context(mode="file", project_root_dir=root)
+        context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        source = context.data_sources.add_pandas(name="adaptflow")
+        results: list[CheckResult] = []
+        for role, frame in frames.items():
+            batch = source.add_dataframe_asset(name=role).add_batch_definition_whole_dataframe(role)
+            suite = context.suites.add(gx.ExpectationSuite(name=role))
+            for check in checks[role]:
+                expectation = getattr(gx.expectations, check.expectation)(
+                    **check.kwargs, meta={"check": check.name, "severity": check.severity})
+                suite.add_expectation(expectation)
+            definition = context.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=suite,
+                                                                                    name=role))
+            checkpoint = context.checkpoints.add(gx.Checkpoint(
+                name=role, validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")] if docs_dir else [],
+                result_format={"result_format": "COMPLETE"}))
+            outcome = checkpoint.run(batch_parameters={"dataframe": frame})
+            for run_result in outcome.run_results.values():
+                results += [_to_result(role, frame, checks[role], r) for r in run_result.results]
+        if docs_dir is not None:
+            site = Path(root) / "gx" / "uncommitted" / "data_docs" / "local_site"
+            if site.is_dir():
+                staged = Path(tempfile.mkdtemp(prefix=".data_docs.", dir=_parent(docs_dir)))
+                staged.rmdir()
+                site.rename(staged) if _same_fs(site, staged) else _copy(site, staged)
+                replace_dir(staged, docs_dir)
+    return results
+
+
+def _to_result(role: str, frame: pd.DataFrame, checks: list[Check], raw) -> CheckResult:
+    name = raw.expectation_config.meta.get("check")
+    check = next(c for c in checks if c.name == name)
+    result: dict[str, Any] = raw.result or {}
+    indexes = result.get("unexpected_index_list") or []
+    examples = [_clip(frame["text"].iloc[i]) for i in indexes[:EXAMPLES] if isinstance(i, int)]
+    observed = result.get("observed_value")
+    if hasattr(observed, "item"):
+        observed = observed.item()
+    rows = [i + 1 for i in indexes[:EXAMPLES] if isinstance(i, int)]
+    return CheckResult(role, check, bool(raw.success), int(result.get("unexpected_count") or 0), observed, examples,
+                       rows)
+
+
+def _clip(text: Any, width: int = 60) -> str:
+    text = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.parent
+
+
+def _same_fs(a: Path, b: Path) -> bool:
+    return a.stat().st_dev == b.parent.stat().st_dev
+
+
+def _copy(source: Path, target: Path) -> None:
+    import shutil
+
+    shutil.copytree(source, target)
