@@ -44,7 +44,7 @@ def check_similarity(config: AdaptflowConfig) -> dict[str, Any]:
 
 
 @task(name="prepare-training-set", cache_policy=NO_CACHE)
-def prepare_training_set(config: AdaptflowConfig) -> int:
+def prepare_training_set(config: AdaptflowConfig) -> dict[str, Any]:
     return stages.prepare(config)
 
 
@@ -66,12 +66,14 @@ def adaptation_flow(config: AdaptflowConfig = AdaptflowConfig()) -> dict[str, An
           f"warnings)")
     decision = check_similarity(config)
     print(f"branch: {decision['branch']} - {decision['rationale']}")
-    prepare_training_set(config)
+    prepared = prepare_training_set(config)
+    print(f"training set: {prepared['rows']} rows; strategies: {', '.join(prepared['strategies'])}")
     if config.evaluation.baseline:
         fine_tune.with_options(name="fine-tune-baseline")(config, "baseline")
     fine_tune.with_options(name="fine-tune-adapted")(config, "adapted")
     report = evaluate_target(config)
-    summary = {"branch": decision["branch"], "decision": decision, "rows": validation["counts"],
+    summary = {"branch": decision["branch"], "decision": decision, "strategies": prepared["strategies"],
+               "rows": validation["counts"],
                "validation": validation["status"], **report}
     create_markdown_artifact(run_markdown(summary), key="adaptflow-report",
                              description="Target-domain evaluation of this adaptflow run")

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -118,8 +119,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
-    raise AdaptflowError("adaptflow similarity: no domain-shift measure is implemented yet; "
-                         "set strategy.branch to choose a branch")
+    from flows.stages import measure_pair
+    from tasks.branching import decide_branch
+    from tasks.loading import read_examples
+    from tasks.tables import read_table
+
+    config = load_cli_config(args)
+    started = time.perf_counter()
+    source = read_examples(args.source, config.data)
+    has_labels = config.data.label_column in read_table(args.target, config.data.format).columns
+    target = read_examples(args.target, config.data, labelled=has_labels)
+    measures = measure_pair(config, source, target)
+    decision = decide_branch("auto", measures, config.similarity)
+    if args.json:
+        print(json.dumps({"measures": measures, "decision": "similar" if decision.similar else "dissimilar",
+                          "branch": decision.branch, "rationale": decision.rationale}))
+        return 0
+    for key, value in measures.items():
+        print(f"{key:>18}: {value:.4f}" if isinstance(value, float) else f"{key:>18}: {value}")
+    print(f"decision: {'similar' if decision.similar else 'dissimilar'} -> branch {decision.branch}")
+    print(f"rationale: {decision.rationale}")
+    print(f"({time.perf_counter() - started:.1f} s)")
+    return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

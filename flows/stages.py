@@ -14,11 +14,21 @@ from typing import Any
 import pandas as pd
 
 from tasks.atomic import write_csv, write_json, write_parquet
-from tasks.branching import Decision, build_joint_training_set, decide_branch
+from tasks.augmentation import frequent_words
+from tasks.branching import Decision, build_joint_training_set, build_shift_training_set, decide_branch
+from tasks.embeddings import embed_texts
+from tasks.resampling import importance_weights
+from tasks.similarity import measure_domain_shift
 from tasks.config import AdaptflowConfig
 from tasks.data_validation import role_files, validate_roles
 from tasks.errors import ConfigError, DataError, ValidationFailed
-from tasks.evaluation import compute_metrics, gain, plot_confusion_matrix, plot_training_curves
+from tasks.evaluation import (
+    compute_metrics,
+    gain,
+    plot_confusion_matrix,
+    plot_domain_embeddings,
+    plot_training_curves,
+)
 from tasks.inference import predict, resolve_precision
 from tasks.loading import load_roles
 from tasks.validation import failure_line
@@ -110,22 +120,73 @@ def validation_message(summary: dict[str, Any]) -> str:
 
 
 def similarity(config: AdaptflowConfig) -> Decision:
-    """Pick the branch and record why."""
-    decision = decide_branch(config.strategy.branch)
-    write_json(layout_of(config).similarity, decision.as_dict())
+    """Measure the domain shift, pick the branch (the measures decide when `strategy.branch` is auto), record why,
+    plot the domains."""
+    layout = layout_of(config)
+    measures = measure_pair(config, read_role(config, "source_train"), target_pool(config),
+                            layout.similarity.parent / "domains.png")
+    decision = decide_branch(config.strategy.branch, measures, config.similarity)
+    write_json(layout.similarity, decision.as_dict())
     return decision
 
 
-def prepare(config: AdaptflowConfig) -> int:
-    """Write the adapted model's training set for the chosen branch; returns its size."""
+def prepare(config: AdaptflowConfig) -> dict[str, Any]:
+    """Write the adapted model's training set for the chosen branch; returns its size and the strategies used."""
     layout = layout_of(config)
     decision = Decision.from_dict(json.loads(layout.similarity.read_text(encoding="utf-8")))
-    if decision.branch != "joint_training":
-        raise ConfigError("strategy.branch: shift_adaptation is not available yet; use auto or joint_training")
-    frame = build_joint_training_set(read_role(config, "source_train"), read_role(config, "target_labeled"),
-                                     config.strategy.target_weight)
+    source, target = read_role(config, "source_train"), read_role(config, "target_labeled")
+    if decision.branch == "joint_training":
+        frame, applied = build_joint_training_set(source, target, config.strategy.target_weight), ["joint_training"]
+    else:
+        pool = target_pool(config)
+        importance = None
+        if "importance_weighting" in config.strategy.shift_strategies:
+            sample = sample_texts(pool, config.similarity.sample_size, config.similarity.seed)
+            importance = importance_weights(embed(config, source["text"].tolist()),
+                                            embed(config, sample["text"].tolist()),
+                                            (1 / config.strategy.importance_clip, config.strategy.importance_clip),
+                                            config.similarity.seed)
+        frame, applied = build_shift_training_set(source, target, config.strategy, importance,
+                                                  frequent_words(pool["text"].tolist()), config.split.seed)
     write_parquet(layout.training_set, frame)
-    return len(frame)
+    summary = {"branch": decision.branch, "rows": len(frame), "strategies": applied}
+    write_json(layout.training_set.parent / "summary.json", summary)
+    return summary
+
+
+def measure_pair(config: AdaptflowConfig, source: pd.DataFrame, target: pd.DataFrame,
+                 plot: Path | None = None) -> dict[str, float]:
+    """The domain-shift measures on seeded samples of both sides (embeddings from the cache); plots the domains."""
+    sim = config.similarity
+    source_sample, target_sample = sample_texts(source, sim.sample_size, sim.seed), \
+        sample_texts(target, sim.sample_size, sim.seed)
+    source_vectors = embed(config, source_sample["text"].tolist())
+    target_vectors = embed(config, target_sample["text"].tolist())
+    target_labels = target_sample["label"].dropna().tolist() if "label" in target_sample else []
+    measures = measure_domain_shift(source_vectors, target_vectors, source_sample["text"].tolist(),
+                                    target_sample["text"].tolist(), source_sample["label"].tolist(),
+                                    target_labels, sim.permutations, sim.seed)
+    measures.update(n_source=len(source_sample), n_target=len(target_sample))
+    if plot is not None:
+        plot_domain_embeddings(source_vectors, target_vectors, plot)
+    return measures
+
+
+def target_pool(config: AdaptflowConfig) -> pd.DataFrame:
+    """Target texts available for training-time use: labelled, validation and unlabelled (test if none)."""
+    parts = [read_role(config, name) for name in ("target_labeled", "target_validation", "target_unlabeled")]
+    pool = pd.concat([part for part in parts if not part.empty] or [read_role(config, "target_test")],
+                     ignore_index=True)
+    return pool
+
+
+def sample_texts(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    return frame.sample(n=min(size, len(frame)), random_state=seed).reset_index(drop=True)
+
+
+def embed(config: AdaptflowConfig, texts: list[str]):
+    return embed_texts(texts, config.model.name_or_path, config.similarity.max_length, config.similarity.cache_dir,
+                       precision=resolve_precision(config.train.precision))
 
 
 def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True) -> dict[str, Any]:

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from tasks.augmentation import augment_frame
+from tasks.config import SimilarityConfig, StrategyConfig
+from tasks.resampling import class_balance_weights
 
 DEFAULT_BRANCH = "joint_training"
 
@@ -28,16 +33,63 @@ class Decision:
         return cls(**raw)
 
 
-def decide_branch(setting: str) -> Decision:
-    """The branch for `strategy.branch` = `setting`.
+def decide_branch(setting: str, measures: dict[str, float] | None = None,
+                  thresholds: SimilarityConfig | None = None) -> Decision:
+    """The branch for `strategy.branch` = `setting`; `auto` decides from the measured domain shift.
 
-    No domain-shift measure exists yet, so `auto` falls back to the default branch and the rationale says so.
+    Similar (-> joint_training) when MMD² and the proxy A-distance are both at most their thresholds; otherwise
+    dissimilar (-> shift_adaptation). The rationale names the values and thresholds that decided.
     """
+    measures = measures or {}
     if setting != "auto":
-        return Decision(setting, None, f"strategy.branch is set to {setting}; no similarity decision was made",
-                        forced=True)
-    return Decision(DEFAULT_BRANCH, None, "no domain-shift measure is implemented yet, so the similarity check "
-                    f"did not decide; the default branch {DEFAULT_BRANCH} ran", forced=False)
+        return Decision(setting, None, f"strategy.branch is set to {setting}, so the measured shift did not decide",
+                        forced=True, measures=measures)
+    if not measures or thresholds is None:
+        return Decision(DEFAULT_BRANCH, None, "no domain-shift measure was computed, so the similarity check did "
+                        f"not decide; the default branch {DEFAULT_BRANCH} ran", forced=False, measures=measures)
+    checks = [("MMD²", measures["mmd2"], thresholds.mmd2_max),
+              ("proxy A-distance", measures["proxy_a_distance"], thresholds.proxy_a_distance_max)]
+    over = [(name, value, limit) for name, value, limit in checks if value > limit]
+    stated = "; ".join(f"{name} {value:.4f} {'>' if value > limit else '<='} {limit:g}"
+                       for name, value, limit in checks)
+    extra = (f" (MMD permutation p = {measures.get('p_value', float('nan')):.3f}, unigram JS divergence "
+             f"{measures.get('js_divergence', float('nan')):.3f}, target OOV rate {measures.get('oov_rate', 0):.1%})")
+    if over:
+        names = " and ".join(name for name, _, _ in over)
+        return Decision("shift_adaptation", False, f"dissimilar: {stated}{extra}; {names} over the threshold, so "
+                        "the target is treated as shifted and the shift-adaptation branch ran", False, measures)
+    return Decision("joint_training", True, f"similar: {stated}{extra}; both within their thresholds, so source "
+                    "and target are trained on jointly", False, measures)
+
+
+def build_shift_training_set(source: pd.DataFrame, target: pd.DataFrame, strategy: StrategyConfig,
+                             importance: np.ndarray | None, vocabulary: list[str], seed: int) -> tuple[pd.DataFrame, list[str]]:
+    """The shift-adaptation branch's training set and the strategies it applied.
+
+    Source rows are re-weighted (importance weighting by the domain classifier's odds, class balancing), the labelled
+    target rows are augmented with in-domain edits, and the target part is weighted as in joint training.
+    """
+    applied = []
+    source_weights = np.ones(len(source))
+    for name in strategy.shift_strategies:
+        if name == "importance_weighting" and importance is not None:
+            source_weights = source_weights * importance
+            applied.append(f"importance_weighting (source weights {importance.min():.2f}..{importance.max():.2f})")
+        elif name == "class_balance":
+            source_weights = source_weights * class_balance_weights(source["label"])
+            applied.append("class_balance")
+    source_part = source[["text", "label"]].assign(domain="source", weight=source_weights / source_weights.mean())
+    augmented = target.iloc[0:0]
+    if "augmentation" in strategy.shift_strategies and strategy.augment_copies and not target.empty:
+        augmented = augment_frame(target[["text", "label"]], strategy.augment_copies, vocabulary, seed,
+                                  strategy.augment_rate)
+        applied.append(f"augmentation ({len(augmented)} edited copies of {len(target)} labelled target texts)")
+    target_part = pd.concat([target[["text", "label"]], augmented[["text", "label"]]], ignore_index=True)
+    if target_part.empty:
+        return source_part.reset_index(drop=True), applied
+    weight = strategy.target_weight if strategy.target_weight is not None else len(source) / len(target_part)
+    target_part = target_part.assign(domain="target", weight=float(weight))
+    return pd.concat([source_part, target_part], ignore_index=True), applied
 
 
 def build_joint_training_set(source: pd.DataFrame, target: pd.DataFrame, target_weight: float | None) -> pd.DataFrame:

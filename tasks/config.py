@@ -96,13 +96,37 @@ class ModelConfig(_Section):
     max_length: int = Field(128, ge=8, le=4096, description="Texts are truncated to this many tokens.")
 
 
+class SimilarityConfig(_Section):
+    """The source/target similarity check: measures on samples of both domains and the thresholds that decide.
+
+    The defaults were calibrated on the Amazon reviews (benchmarks/calibrate_similarity.py): electronics <-> kitchen
+    similar, books <-> electronics and books <-> kitchen dissimilar.
+    """
+
+    sample_size: int = Field(1000, ge=10, description="Texts sampled (seeded) from each side.")
+    max_length: int = Field(128, ge=8, description="Tokens per text for the embeddings.")
+    permutations: int = Field(200, ge=0, description="Permutations for the MMD p-value.")
+    seed: int = 0
+    mmd2_max: float = Field(0.10, ge=0, description="Similar only if MMD² is at most this.")
+    proxy_a_distance_max: float = Field(1.92, ge=0, le=2, description="Similar only if the proxy A-distance is "
+                                        "at most this.")
+    cache_dir: Path = Field(Path(".adaptflow-cache/embeddings"), description="Embedding cache (content hashes).")
+
+
 class StrategyConfig(_Section):
     """Which branch adapts the model, and how the joint branch weighs the target domain."""
 
     branch: Literal["auto", "joint_training", "shift_adaptation"] = "auto"
     target_weight: float | None = Field(
-        None, gt=0, description="Loss weight of labelled target rows in joint training; null = both domains equal."
+        None, gt=0, description="Loss weight of labelled target rows; null = both domains carry equal weight."
     )
+    shift_strategies: list[Literal["importance_weighting", "class_balance", "augmentation"]] = Field(
+        ["importance_weighting", "class_balance", "augmentation"],
+        description="What the shift_adaptation branch does, in this order.",
+    )
+    augment_copies: int = Field(2, ge=0, description="Augmented copies per labelled target text.")
+    augment_rate: float = Field(0.1, ge=0, le=0.5, description="Share of tokens swapped/deleted/inserted per copy.")
+    importance_clip: float = Field(10.0, gt=1, description="Importance weights are clipped to [1/clip, clip].")
 
 
 class TrainConfig(_Section):
@@ -147,6 +171,7 @@ class AdaptflowConfig(_Section):
     split: SplitConfig = SplitConfig()
     validation: ValidationConfig = ValidationConfig()
     model: ModelConfig = ModelConfig()
+    similarity: SimilarityConfig = SimilarityConfig()
     strategy: StrategyConfig = StrategyConfig()
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()

@@ -74,3 +74,24 @@ def plot_training_curves(histories: dict[str, list[dict[str, Any]]], path: Path)
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
+
+
+def plot_domain_embeddings(source: np.ndarray, target: np.ndarray, path: Path) -> Path:
+    """A 2-D PCA projection of source and target embeddings, coloured by domain, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    points = PCA(n_components=2, random_state=0).fit_transform(np.vstack([source, target]))
+    figure, axis = plt.subplots(figsize=(5.5, 4.5))
+    axis.scatter(*points[: len(source)].T, s=6, alpha=0.5, label=f"source (n={len(source)})")
+    axis.scatter(*points[len(source):].T, s=6, alpha=0.5, label=f"target (n={len(target)})")
+    axis.set(title="source and target embeddings (PCA)", xlabel="PC 1", ylabel="PC 2")
+    axis.legend(loc="best", fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

@@ -35,7 +35,8 @@ def run_markdown(summary: dict[str, Any]) -> str:
     decision = summary["decision"]
     return "\n\n".join([
         "# adaptflow run",
-        f"**Branch:** `{summary['branch']}`  \n**Why:** {decision['rationale']}",
+        f"**Branch:** `{summary['branch']}`  \n**Why:** {decision['rationale']}  \n"
+        f"**Strategies:** {', '.join(summary.get('strategies', [])) or '-'}",
         "```mermaid\n" + mermaid_graph(summary["branch"]) + "\n```",
         f"**Data validation:** {summary['validation']}",
         "## Target test set (n = {n})\n\n{table}".format(
@@ -48,6 +49,7 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
     """The few lines `adaptflow run` prints at the end."""
     metrics, baseline = summary["metrics"], summary.get("baseline_metrics")
     lines = [f"branch: {summary['branch']} ({summary['decision']['rationale']})",
+             f"strategies: {', '.join(summary.get('strategies', [])) or '-'}",
              f"target test (n={metrics['n']}): accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"]
     if baseline:
         lines.append(f"source-only baseline: accuracy {baseline['accuracy']:.4f}, macro-F1 {baseline['macro_f1']:.4f}"

@@ -49,6 +49,7 @@ def tiny_config(tmp_path, tiny_model_dir):
         "split": {"target_test_size": 60, "target_labeled_per_class": 10, "source_test_size": 40},
         "model": {"name_or_path": str(tiny_model_dir), "max_length": 48},
         "train": {"epochs": 2, "batch_size": 16, "learning_rate": 1e-2, "freeze_embeddings": False},
+        "similarity": {"sample_size": 200, "permutations": 50, "cache_dir": str(tmp_path / "cache")},
         "output": {"dir": str(tmp_path / "outputs")},
     })
 

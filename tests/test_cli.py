@@ -70,6 +70,7 @@ def test_validate_fails_with_one_line_per_failure(tmp_path, capsys):
 def test_predict_writes_rows_with_label_and_score(tmp_path, tiny_config, capsys):
     from flows import stages
 
+    tiny_config.strategy.branch = "joint_training"
     stages.validate(tiny_config)
     stages.similarity(tiny_config)
     stages.prepare(tiny_config)
@@ -104,7 +105,18 @@ def test_adaptflow_run_json_prints_one_object(tmp_path, tiny_model_dir):
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
-    assert result["branch"] == "joint_training"
+    assert result["branch"] in ("joint_training", "shift_adaptation")
     assert {"accuracy", "macro_f1"} <= set(result["metrics"]) and {"accuracy", "macro_f1"} <= set(
         result["baseline_metrics"])
     assert result["model_dir"].endswith("models/adapted")
+
+
+def test_similarity_json_has_measures_decision_branch_rationale(tmp_path, tiny_model_dir, capsys):
+    code = main(["similarity", "--source", str(SAMPLE / "books.csv"), "--target", str(SAMPLE / "kitchen.csv"),
+                 "--json", "--set", f"model.name_or_path={tiny_model_dir}", "--set", "similarity.sample_size=100",
+                 "--set", f"similarity.cache_dir={tmp_path / 'cache'}"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"measures", "decision", "branch", "rationale"}
+    assert result["decision"] in ("similar", "dissimilar") and "MMD²" in result["rationale"]
+    assert result["measures"]["n_source"] == 100

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from flows import stages
-from tasks.errors import ConfigError, DataError
+from tasks.errors import DataError
 
 
 def test_the_flow_trains_adapted_and_baseline_and_reports_target_metrics(prefect_harness, tiny_config):
@@ -16,8 +16,9 @@ def test_the_flow_trains_adapted_and_baseline_and_reports_target_metrics(prefect
     from flows.adaptation import adaptation_flow
 
     summary = adaptation_flow(tiny_config)
-    assert summary["branch"] == "joint_training"
-    assert "no domain-shift measure is implemented yet" in summary["decision"]["rationale"]
+    assert summary["branch"] in ("joint_training", "shift_adaptation")
+    assert "MMD²" in summary["decision"]["rationale"] and summary["decision"]["measures"]["n_source"] > 0
+    assert summary["strategies"]
     assert summary["validation"] == "passed"
     for key in ("metrics", "baseline_metrics"):
         assert summary[key]["n"] == 60
@@ -31,7 +32,9 @@ def test_the_flow_trains_adapted_and_baseline_and_reports_target_metrics(prefect
         assert (reports / name).stat().st_size > 0
     assert summary["metrics"]["source"]["n"] == 40  # the source hold-out is scored too
     artifact = Artifact.get("adaptflow-report")
-    assert artifact is not None and "class A,B,C,E,F taken" in artifact.data
+    path = "A,B,C,E,F" if summary["branch"] == "joint_training" else "A,B,D,E,F"
+    assert artifact is not None and f"class {path} taken" in artifact.data
+    assert (tiny_config.output.dir / "similarity" / "domains.png").stat().st_size > 0
     validation = Artifact.get("adaptflow-validation")
     assert validation is not None and "| target_test |" in validation.data
 
@@ -40,9 +43,10 @@ def test_stages_run_alone_in_order_as_dvc_runs_them(tiny_config):
     tiny_config.evaluation.baseline = False
     counts = stages.validate(tiny_config)["counts"]
     assert counts["target_test"] == 60 and counts["source_test"] == 40
+    tiny_config.strategy.branch = "joint_training"
     assert stages.similarity(tiny_config).branch == "joint_training"
     joint = stages.prepare(tiny_config)
-    assert joint == counts["source_train"] + counts["target_labeled"]
+    assert joint["rows"] == counts["source_train"] + counts["target_labeled"]
     stages.train(tiny_config, "adapted", progress=False)
     report = stages.evaluate(tiny_config)
     assert report["baseline_metrics"] is None
@@ -55,9 +59,13 @@ def test_a_stage_without_its_inputs_says_which_stage_to_run(tiny_config):
         stages.train(tiny_config, "adapted")
 
 
-def test_the_shift_branch_is_refused_until_it_exists(tiny_config):
+def test_the_shift_branch_reweights_the_source_and_augments_the_target(tiny_config):
     tiny_config.strategy.branch = "shift_adaptation"
-    stages.validate(tiny_config)
-    stages.similarity(tiny_config)
-    with pytest.raises(ConfigError, match="shift_adaptation is not available yet"):
-        stages.prepare(tiny_config)
+    counts = stages.validate(tiny_config)["counts"]
+    assert stages.similarity(tiny_config).forced
+    prepared = stages.prepare(tiny_config)
+    assert [name.split(" ")[0] for name in prepared["strategies"]] == ["importance_weighting", "class_balance",
+                                                                      "augmentation"]
+    assert prepared["rows"] == counts["source_train"] + 3 * counts["target_labeled"]
+    frame = stages._read_parquet(stages.layout_of(tiny_config).training_set, "prepare")
+    assert frame.loc[frame.domain == "source", "weight"].std() > 0

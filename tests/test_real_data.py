@@ -65,3 +65,17 @@ def test_books_to_kitchen_passes_with_duplicate_warnings_and_truncation_reported
     assert 0.0 < summary["truncated_share"]["source_train"] < 1.0
     assert summary["leaked"] == 0
     print(f"validated {sum(summary['rows'].values())} real reviews in {summary['seconds']} s")
+
+
+@pytest.mark.slow
+def test_the_calibrated_thresholds_split_the_real_domains_as_expected(real_data_dir, tmp_path, capsys):
+    import json
+
+    from benchmarks.calibrate_similarity import main
+
+    assert main(["--data", str(real_data_dir), "--json", str(tmp_path / "matrix.json")]) == 0
+    rows = {(row["source"], row["target"]): row["similar"] for row in json.loads((tmp_path / "matrix.json").read_text())}
+    assert rows == {("electronics", "kitchen"): True, ("kitchen", "electronics"): True,
+                    ("books", "electronics"): False, ("electronics", "books"): False,
+                    ("books", "kitchen"): False, ("kitchen", "books"): False}
+    assert "| electronics | kitchen |" in capsys.readouterr().out
