@@ -16,7 +16,7 @@ from flows import stages
 from tasks.report import run_markdown
 from tasks.config import AdaptflowConfig
 from tasks.errors import ValidationFailed
-from tasks.validation import summary_markdown
+from tasks.validation import failure_line, summary_markdown
 
 
 @task(name="validate-data", cache_policy=NO_CACHE)
@@ -63,7 +63,9 @@ def adaptation_flow(config: AdaptflowConfig = AdaptflowConfig()) -> dict[str, An
     """Adapt the foundation model in `config.model` to the target domain in `config.data`."""
     validation = validate_data(config)
     print(f"data validation: {validation['status']} ({validation['errors']} errors, {validation['warnings']} "
-          f"warnings)")
+          f"warnings, {validation['seconds']} s)")
+    for failure in validation["failures"]:
+        print(failure_line(failure))
     decision = check_similarity(config)
     print(f"branch: {decision['branch']} - {decision['rationale']}")
     prepared = prepare_training_set(config)

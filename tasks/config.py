@@ -58,7 +58,7 @@ class SplitConfig(_Section):
 
 
 Severity = Literal["error", "warning"]
-CHECK_NAMES = ("row_count", "text_not_null", "text_not_blank", "text_length", "no_control_chars", "mojibake_share",
+CHECK_NAMES = ("row_count", "text_is_string", "text_not_null", "text_not_blank", "text_length", "no_control_chars", "mojibake_share",
                "duplicates", "truncated_share", "label_in_set", "min_classes", "min_per_class", "class_balance",
                "leakage")
 

@@ -30,6 +30,7 @@ def derive_text_columns(frame: pd.DataFrame, token_counts: list[int] | None = No
     text = frame["text"]
     as_str = text.fillna("").astype(str)
     derived = frame.copy()
+    derived["_not_string"] = text.map(lambda value: not (isinstance(value, str) or pd.isna(value))).astype(bool)
     derived["_blank"] = as_str.str.strip() == ""
     derived["_chars"] = as_str.str.len()
     derived["_control"] = as_str.str.contains(CONTROL)

@@ -86,7 +86,8 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
         batches = make_batches(lengths, config.batch_size, config.seed + epoch, config.group_by_length)
         loss = _train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config,
                             f"epoch {epoch}/{config.epochs}", progress)
-        row: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0],
+                               "optimizer_steps": int(scheduler.last_epoch)}
         row.update(_validate(model, tokenizer, validation, labels, max_length, resolve_precision(config.precision)))
         _track_best(state, row, model, run_dir)
         state["history"].append(row)

@@ -12,7 +12,7 @@ from typing import Any
 from tasks.config import ValidationConfig
 
 DEFAULT_SEVERITY = {
-    "row_count": "error", "text_not_null": "error", "text_not_blank": "error", "text_length": "error",
+    "row_count": "error", "text_is_string": "error", "text_not_null": "error", "text_not_blank": "error", "text_length": "error",
     "no_control_chars": "error", "mojibake_share": "warning", "duplicates": "warning", "truncated_share": "warning",
     "label_in_set": "error", "min_classes": "error", "min_per_class": "error", "class_balance": "warning",
     "leakage": "error",
@@ -56,6 +56,8 @@ def build_checks(role: str, config: ValidationConfig, labels: tuple[str, ...], w
     checks = [
         check("row_count", "ExpectTableRowCountToBeBetween", "(table)", f"at least {min_rows} rows",
               min_value=min_rows),
+        check("text_is_string", "ExpectColumnValuesToBeInSet", "text", "text values are strings",
+              column="_not_string", value_set=[False]),
         check("text_not_null", "ExpectColumnValuesToNotBeNull", "text", "no missing text", column="text"),
         check("text_not_blank", "ExpectColumnValuesToBeInSet", "text", "no empty or whitespace-only text",
               column="_blank", value_set=[False]),

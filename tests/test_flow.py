@@ -69,3 +69,24 @@ def test_the_shift_branch_reweights_the_source_and_augments_the_target(tiny_conf
     assert prepared["rows"] == counts["source_train"] + 3 * counts["target_labeled"]
     frame = stages._read_parquet(stages.layout_of(tiny_config).training_set, "prepare")
     assert frame.loc[frame.domain == "source", "weight"].std() > 0
+
+
+def test_a_validation_error_fails_the_flow_before_any_model_and_writes_nothing_downstream(prefect_harness, tiny_config,
+                                                                                       tmp_path):
+    from prefect.artifacts import Artifact
+
+    from flows.adaptation import adaptation_flow
+    from tasks.errors import ValidationFailed
+    from tests.conftest import SAMPLE
+
+    kitchen = SAMPLE / "kitchen.csv"
+    tiny_config.data = tiny_config.data.model_copy(update={"source": kitchen, "target": None, "target_test": kitchen})
+    state = adaptation_flow(tiny_config, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(ValidationFailed, match=r"data validation failed: ERROR .*kitchen.csv \[target_test\] "
+                                               r"leakage .*found 400 rows"):
+        state.result()
+    outputs = tiny_config.output.dir
+    assert (outputs / "validation" / "summary.json").is_file()
+    assert not (outputs / "data").exists() and not (outputs / "models").exists()
+    assert "leakage" in Artifact.get("adaptflow-validation").data

@@ -134,3 +134,10 @@ def test_a_model_trained_on_other_labels_is_refused(tmp_path, tiny_model_dir, da
     with pytest.raises(ModelError, match=r"was trained on labels \['negative', 'positive'\] but the data has "
                                          r"\['bad', 'good', 'meh'\]"):
         load_classifier(str(result.model_dir), ("bad", "good", "meh"))
+
+
+def test_gradient_accumulation_takes_one_optimizer_step_per_n_batches(tmp_path, tiny_model_dir, data):
+    plain = train(tmp_path, tiny_model_dir, data, name="plain", batch_size=16)
+    accumulated = train(tmp_path, tiny_model_dir, data, name="acc", batch_size=16, gradient_accumulation_steps=2)
+    assert [row["optimizer_steps"] for row in plain.history] == [10, 20]
+    assert [row["optimizer_steps"] for row in accumulated.history] == [5, 10]

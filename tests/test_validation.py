@@ -23,6 +23,7 @@ def failures(frame: pd.DataFrame, role: str = "source_train", **settings) -> dic
 
 def with_text(index: int, text) -> pd.DataFrame:
     frame = GOOD.copy()
+    frame["text"] = frame["text"].astype(object)
     frame.loc[index, "text"] = text
     return frame
 
@@ -36,6 +37,7 @@ def test_a_good_frame_passes_every_check():
 
 @pytest.mark.parametrize("text, check", [
     (None, "text_not_null"),
+    (42, "text_is_string"),
     ("   ", "text_not_blank"),
     ("ab", "text_length"),
     ("bad \x00 byte", "no_control_chars"),
