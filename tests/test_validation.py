@@ -113,6 +113,12 @@ def test_truncation_share_is_reported(tiny_model_dir):
     summary = validate_frames({"source_train": frame}, ValidationConfig(), LABELS, {},
                               load_tokenizer(str(tiny_model_dir)), max_length=16)
     assert summary["truncated_share"]["source_train"] == pytest.approx(1 / 24, abs=1e-3)
+    assert summary["status"] == "passed"
+    strict = ValidationConfig(max_truncated_share=0.01)
+    summary = validate_frames({"source_train": frame}, strict, LABELS, {}, load_tokenizer(str(tiny_model_dir)), 16)
+    [failure] = summary["failures"]
+    assert failure["check"] == "truncated_share" and failure["severity"] == "warning"
+    assert summary["status"] == "passed_with_warnings"
 
 
 def test_leaked_test_texts_fail_or_are_dropped(tmp_path):
