@@ -16,11 +16,9 @@ import pandas as pd
 from tasks.atomic import write_csv, write_json, write_parquet
 from tasks.augmentation import frequent_words
 from tasks.branching import Decision, build_joint_training_set, build_shift_training_set, decide_branch
-from tasks.embeddings import embed_texts
-from tasks.resampling import importance_weights
-from tasks.similarity import measure_domain_shift
 from tasks.config import AdaptflowConfig
 from tasks.data_validation import role_files, validate_roles
+from tasks.embeddings import embed_texts
 from tasks.errors import ConfigError, DataError, ValidationFailed
 from tasks.evaluation import (
     compute_metrics,
@@ -31,8 +29,10 @@ from tasks.evaluation import (
 )
 from tasks.inference import predict, resolve_precision
 from tasks.loading import load_roles
-from tasks.validation import failure_line
+from tasks.resampling import importance_weights
+from tasks.similarity import measure_domain_shift
 from tasks.training import TrainResult, fine_tune
+from tasks.validation import failure_line
 
 STAGES = ("validate", "similarity", "prepare", "train-baseline", "train", "evaluate")
 
@@ -142,8 +142,8 @@ def prepare(config: AdaptflowConfig) -> dict[str, Any]:
         importance = None
         if "importance_weighting" in config.strategy.shift_strategies:
             sample = sample_texts(pool, config.similarity.sample_size, config.similarity.seed)
-            importance = importance_weights(embed(config, source["text"].tolist()),
-                                            embed(config, sample["text"].tolist()),
+            source_vectors, target_vectors = embed_pair(config, source["text"].tolist(), sample["text"].tolist())
+            importance = importance_weights(source_vectors, target_vectors,
                                             (1 / config.strategy.importance_clip, config.strategy.importance_clip),
                                             config.similarity.seed)
         frame, applied = build_shift_training_set(source, target, config.strategy, importance,
@@ -160,8 +160,8 @@ def measure_pair(config: AdaptflowConfig, source: pd.DataFrame, target: pd.DataF
     sim = config.similarity
     source_sample, target_sample = sample_texts(source, sim.sample_size, sim.seed), \
         sample_texts(target, sim.sample_size, sim.seed)
-    source_vectors = embed(config, source_sample["text"].tolist())
-    target_vectors = embed(config, target_sample["text"].tolist())
+    source_vectors, target_vectors = embed_pair(config, source_sample["text"].tolist(),
+                                                target_sample["text"].tolist())
     target_labels = target_sample["label"].dropna().tolist() if "label" in target_sample else []
     measures = measure_domain_shift(source_vectors, target_vectors, source_sample["text"].tolist(),
                                     target_sample["text"].tolist(), source_sample["label"].tolist(),
@@ -184,9 +184,11 @@ def sample_texts(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     return frame.sample(n=min(size, len(frame)), random_state=seed).reset_index(drop=True)
 
 
-def embed(config: AdaptflowConfig, texts: list[str]):
-    return embed_texts(texts, config.model.name_or_path, config.similarity.max_length, config.similarity.cache_dir,
-                       precision=resolve_precision(config.train.precision))
+def embed_pair(config: AdaptflowConfig, first: list[str], second: list[str]):
+    """Embeddings of two text lists in one call: one cache read and at most one model load."""
+    vectors = embed_texts(first + second, config.model.name_or_path, config.similarity.max_length,
+                          config.similarity.cache_dir, precision=resolve_precision(config.train.precision))
+    return vectors[: len(first)], vectors[len(first):]
 
 
 def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True) -> dict[str, Any]:

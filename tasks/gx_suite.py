@@ -7,7 +7,9 @@ site it renders is moved into `docs_dir` whole.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +52,9 @@ def run_checks(frames: dict[str, pd.DataFrame], checks: dict[str, list[Check]],
         if docs_dir is not None:
             site = Path(root) / "gx" / "uncommitted" / "data_docs" / "local_site"
             if site.is_dir():
-                staged = Path(tempfile.mkdtemp(prefix=".data_docs.", dir=_parent(docs_dir)))
-                staged.rmdir()
-                site.rename(staged) if _same_fs(site, staged) else _copy(site, staged)
+                docs_dir.parent.mkdir(parents=True, exist_ok=True)
+                staged = docs_dir.with_name(f".{docs_dir.name}.{uuid.uuid4().hex}.tmp")
+                shutil.move(site, staged)
                 replace_dir(staged, docs_dir)
     return results
 
@@ -74,18 +76,3 @@ def _to_result(role: str, frame: pd.DataFrame, checks: list[Check], raw) -> Chec
 def _clip(text: Any, width: int = 60) -> str:
     text = "" if text is None or (isinstance(text, float) and pd.isna(text)) else str(text)
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _parent(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.parent
-
-
-def _same_fs(a: Path, b: Path) -> bool:
-    return a.stat().st_dev == b.parent.stat().st_dev
-
-
-def _copy(source: Path, target: Path) -> None:
-    import shutil
-
-    shutil.copytree(source, target)
