@@ -19,7 +19,9 @@ DEFAULT_CRON = "0 3 * * 1"  # Mondays 03:00
 
 def build_deployments(cron: str = DEFAULT_CRON):
     """The scheduled retraining deployment and the on-demand one (no schedule)."""
-    scheduled = adaptation_flow.to_deployment(name="scheduled-retraining", cron=cron,
+    from deployments.deploy import data_trigger
+
+    scheduled = adaptation_flow.to_deployment(name="scheduled-retraining", cron=cron, triggers=[data_trigger()],
                                               description="Retrain and evaluate on the configured data weekly.",
                                               tags=["adaptflow", "scheduled"])
     on_demand = adaptation_flow.to_deployment(name="on-demand", description="Run with parameters from the UI.",

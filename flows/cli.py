@@ -44,11 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     similarity.set_defaults(handler=cmd_similarity)
 
     predict = commands.add_parser("predict", help="label texts with a trained model")
-    predict.add_argument("--model", required=True, metavar="URI_OR_DIR", help="a model directory")
+    predict.add_argument("--model", required=True, metavar="URI_OR_DIR", help="a model directory, or an MLflow URI: models:/NAME@champion, models:/NAME/3, runs:/ID/model")
     predict.add_argument("--input", type=Path, required=True, help="rows to label (any supported format)")
     predict.add_argument("--output", type=Path, help="CSV to write (default: standard output)")
     _add_config_options(predict)
     predict.set_defaults(handler=cmd_predict)
+
+    watch = commands.add_parser("watch", help="emit a Prefect event for each data file that changed (starts "
+                                "the scheduled-retraining deployment)")
+    watch.add_argument("--state", type=Path, default=None, help="where the last-seen hashes are kept "
+                       "(default .adaptflow-cache/watch.json)")
+    watch.add_argument("--dry-run", action="store_true", help="report changes without emitting events")
+    _add_config_options(watch)
+    watch.set_defaults(handler=cmd_watch)
 
     from flows.stages import STAGES
 
@@ -153,10 +161,27 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_stage(args: argparse.Namespace) -> int:
-    from flows import stages
+def cmd_watch(args: argparse.Namespace) -> int:
+    from flows.watching import DEFAULT_STATE, changed_files, emit_changes
 
     config = load_cli_config(args)
+    changes = changed_files(config, args.state or DEFAULT_STATE)
+    for change in changes:
+        print(f"{change['path']}: md5 {change['previous'] or '(new)'} -> {change['md5']}")
+    if changes and not args.dry_run:
+        print(f"emitted {emit_changes(changes)} adaptflow.data.changed event(s)")
+    elif not changes:
+        print("no data file changed")
+    return 0
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from flows import caching, stages
+
+    config = load_cli_config(args)
+    cache = caching.StageCache(config)
+    key = cache.key(args.name)
+    caching.clear_stamp(config, args.name)  # the flow may reuse what DVC's stages wrote, never what they overwrote
     actions: dict[str, Callable[[], object]] = {
         "validate": lambda: stages.validate(config),
         "similarity": lambda: stages.similarity(config).as_dict(),
@@ -164,8 +189,10 @@ def cmd_stage(args: argparse.Namespace) -> int:
         "train-baseline": lambda: stages.train(config, "baseline"),
         "train": lambda: stages.train(config, "adapted"),
         "evaluate": lambda: stages.evaluate(config),
+        "register": lambda: stages.register(config),
     }
     result = actions[args.name]()
+    caching.write_stamp(config, args.name, key)
     print(json.dumps(result, default=str) if not isinstance(result, dict) or len(str(result)) < 2000
           else f"stage {args.name}: done")
     return 0

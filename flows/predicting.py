@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from tasks.atomic import safe_csv_frame, write_csv
 from tasks.config import AdaptflowConfig
-from tasks.errors import DataError, ModelError
+from tasks.errors import DataError
 from tasks.inference import predict, resolve_precision
 from tasks.models import load_classifier_dir, load_tokenizer
 from tasks.roles import to_examples
@@ -16,19 +18,23 @@ from tasks.tables import read_table
 
 def predict_file(model_uri: str, input_path: Path, output_path: Path | None, config: AdaptflowConfig) -> int:
     """Label every row of `input_path`; write CSV to `output_path` (or stdout). Returns the number of rows."""
-    if model_uri.startswith(("models:/", "runs:/")):
-        raise ModelError(f"{model_uri}: MLflow model URIs need the MLflow registry, which is not set up yet; "
-                         "pass a model directory")
     raw = read_table(input_path, config.data.format)
     columns = [c for c in config.data.text_columns if c in raw.columns] or (["text"] if "text" in raw.columns else [])
     if not columns:
         raise DataError(f"{input_path}: none of the text columns {config.data.text_columns} or 'text' is present; "
                         "set data.text_columns")
     texts = to_examples(raw, input_path, columns, None, config.data.text_separator)["text"].tolist()
-    model = load_classifier_dir(model_uri)
-    predicted = predict(model, load_tokenizer(model_uri), texts, config.model.max_length,
-                        config.evaluation.batch_size, resolve_precision(config.train.precision))
-    labelled = raw.assign(label=predicted.labels, score=predicted.scores.round(6))
+    if model_uri.startswith(("models:/", "runs:/")):
+        from tasks.tracking import load_registered, resolve_uri
+
+        served = load_registered(model_uri, resolve_uri(config.tracking)).predict(pd.DataFrame({"text": texts}))
+        labels, scores = served["label"].tolist(), served["score"].to_numpy()
+    else:
+        model = load_classifier_dir(model_uri)
+        predicted = predict(model, load_tokenizer(model_uri), texts, config.model.max_length,
+                            config.evaluation.batch_size, resolve_precision(config.train.precision))
+        labels, scores = predicted.labels, predicted.scores
+    labelled = raw.assign(label=labels, score=scores.round(6))
     if output_path is None:
         safe_csv_frame(labelled).to_csv(sys.stdout, index=False)
     else:

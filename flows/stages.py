@@ -34,7 +34,28 @@ from tasks.similarity import measure_domain_shift
 from tasks.training import TrainResult, fine_tune
 from tasks.validation import failure_line
 
-STAGES = ("validate", "similarity", "prepare", "train-baseline", "train", "evaluate")
+STAGES = ("validate", "similarity", "prepare", "train-baseline", "train", "evaluate", "register")
+INPUT_FIELDS = ("source", "target", "target_labeled", "target_unlabeled", "target_test")
+
+# The params.yaml keys each stage reads (dvc.yaml lists the same; a test keeps them equal) and the stages it follows.
+STAGE_PARAMS: dict[str, tuple[str, ...]] = {
+    "validate": ("data", "split", "validation", "model"),
+    "similarity": ("similarity", "strategy.branch", "model.name_or_path"),
+    "prepare": ("strategy", "similarity", "split.seed"),
+    "train-baseline": ("model", "train"),
+    "train": ("model", "train"),
+    "evaluate": ("evaluation", "model.max_length", "train.precision"),
+    "register": ("tracking",),
+}
+UPSTREAM: dict[str, tuple[str, ...]] = {
+    "validate": (),
+    "similarity": ("validate",),
+    "prepare": ("validate", "similarity"),
+    "train-baseline": ("validate",),
+    "train": ("validate", "similarity", "prepare"),
+    "evaluate": ("validate", "similarity", "prepare", "train-baseline", "train"),
+    "register": ("validate", "similarity", "prepare", "train-baseline", "train", "evaluate"),
+}
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,10 @@ class Layout:
     def reports(self) -> Path:
         return self.root / "reports"
 
+    @property
+    def registration(self) -> Path:
+        return self.root / "registry" / "registration.json"
+
 
 def layout_of(config: AdaptflowConfig) -> Layout:
     return Layout(Path(config.output.dir))
@@ -103,6 +128,7 @@ def validate(config: AdaptflowConfig) -> dict[str, Any]:
     else:
         summary = {"status": "disabled", "errors": 0, "warnings": 0, "roles": {}, "failures": []}
     summary["counts"] = {name: len(frame) for name, frame in roles.frames().items()}
+    layout.data_docs.mkdir(parents=True, exist_ok=True)  # a DVC out, even when validation is disabled
     write_json(layout.validation, summary)
     if summary["errors"]:
         raise ValidationFailed(validation_message(summary))
@@ -247,6 +273,85 @@ def evaluate(config: AdaptflowConfig) -> dict[str, Any]:
               "gain": gain(results["adapted"], results.get("baseline")), "model_dir": str(layout.model("adapted"))}
     write_json(layout.reports / "metrics.json", report)
     return report
+
+
+def run_summary(config: AdaptflowConfig) -> dict[str, Any]:
+    """The story of a finished run, from the stages' files: branch and why, strategies, validation, metrics."""
+    layout = layout_of(config)
+    validation = _read_json(layout.validation, "validate")
+    decision = _read_json(layout.similarity, "similarity")
+    prepared = _read_json(layout.training_set.parent / "summary.json", "prepare")
+    report = _read_json(layout.reports / "metrics.json", "evaluate")
+    return {"branch": decision["branch"], "decision": decision, "strategies": prepared["strategies"],
+            "rows": validation["counts"], "validation": validation["status"], **report}
+
+
+def input_files(config: AdaptflowConfig) -> dict[str, str]:
+    """The data files this run reads, by config field (for provenance: their DVC md5 goes on the MLflow run)."""
+    return {name: str(getattr(config.data, name)) for name in INPUT_FIELDS if getattr(config.data, name) is not None}
+
+
+def track(tracker: Any, config: AdaptflowConfig, stage: str) -> None:
+    """Log what `stage` wrote to the run's MLflow tracker (the flow calls this after each task)."""
+    layout = layout_of(config)
+    if stage == "validate":
+        tracker.log_validation(layout)
+    elif stage == "similarity":
+        tracker.log_similarity(layout)
+    elif stage == "prepare":
+        tracker.log_prepared(layout)
+    elif stage in ("train-baseline", "train"):
+        tracker.log_training(layout, "baseline" if stage == "train-baseline" else "adapted")
+    elif stage == "evaluate":
+        from tasks.report import run_markdown
+
+        tracker.log_evaluation(layout, run_markdown(run_summary(config)))
+
+
+def register_model(tracker: Any, config: AdaptflowConfig, flow_run_id: str | None = None) -> dict[str, Any]:
+    """Log the adapted model into the run and register it through the champion/challenger gate."""
+    from tasks.promotion import Scores
+
+    layout = layout_of(config)
+    metrics = _read_json(layout.reports / "metrics.json", "evaluate")["metrics"]
+    scores = Scores(metrics["macro_f1"], (metrics.get("source") or {}).get("macro_f1"))
+    tracker.log_model(layout.model("adapted"), read_role(config, "target_test")["text"].head(3).tolist())
+    return tracker.register(scores, flow_run_id)
+
+
+def run_status(error: BaseException) -> str:
+    """The MLflow status for a run that ended with `error`: KILLED when interrupted or cancelled, else FAILED."""
+    from prefect.exceptions import TerminationSignal
+
+    return "KILLED" if isinstance(error, (KeyboardInterrupt, SystemExit, TerminationSignal)) else "FAILED"
+
+
+def register(config: AdaptflowConfig) -> dict[str, Any]:
+    """The DVC `register` stage: one MLflow run with everything the earlier stages wrote, then the registry."""
+    from tasks.tracking import RunTracker
+
+    if not config.tracking.enabled:
+        registration = {"skipped": "tracking.enabled is false"}
+        write_json(layout_of(config).registration, registration)
+        return registration
+    tracker = RunTracker.open(config, input_files(config), {"adaptflow.trigger": "dvc repro"}, run_name="dvc-repro")
+    try:
+        for stage in STAGES[:-1]:
+            if stage != "train-baseline" or config.evaluation.baseline:
+                track(tracker, config, stage)
+        registration = register_model(tracker, config) if config.tracking.register_model else {"skipped": "tracking.register_model is false"}
+    except BaseException as error:
+        tracker.close(run_status(error))
+        raise
+    tracker.close("FINISHED")
+    write_json(layout_of(config).registration, registration)
+    return registration
+
+
+def _read_json(path: Path, stage: str) -> Any:
+    if not path.is_file():
+        raise DataError(f"{path}: missing; run the {stage} stage first (adaptflow stage {stage})")
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def read_role(config: AdaptflowConfig, name: str) -> pd.DataFrame:

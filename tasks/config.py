@@ -164,6 +164,21 @@ class OutputConfig(_Section):
     dir: Path = Path("outputs")
 
 
+class TrackingConfig(_Section):
+    """MLflow: where runs are tracked, which registered model gets the versions, and the promotion gate."""
+
+    enabled: bool = Field(True, description="Track every run in MLflow and register its model.")
+    uri: str | None = Field(None, description="Tracking URI; null = $MLFLOW_TRACKING_URI, else sqlite:///mlruns.db "
+                            "with artifacts in mlartifacts/ beside it.")
+    experiment: str = Field("adaptflow", min_length=1)
+    registered_model: str = Field("adaptflow-classifier", min_length=1, description="Registered model name.")
+    register_model: bool = Field(True, description="Register the adapted model as a new version (alias challenger).")
+    promotion_margin: float = Field(0.002, ge=0, description="Target macro-F1 must beat the champion's by this "
+                                    "to take the champion alias.")
+    max_source_drop: float = Field(0.02, ge=0, description="Largest source-domain macro-F1 drop against the "
+                                   "champion that still allows promotion.")
+
+
 class AdaptflowConfig(_Section):
     """Everything one pipeline run needs; `params.yaml` is this object serialised."""
 
@@ -176,6 +191,7 @@ class AdaptflowConfig(_Section):
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     output: OutputConfig = OutputConfig()
+    tracking: TrackingConfig = TrackingConfig()
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

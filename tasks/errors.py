@@ -27,3 +27,7 @@ class ModelError(AdaptflowError):
 
 class TrainingError(AdaptflowError):
     """Training cannot go on (for example the loss became NaN or infinite)."""
+
+
+class TrackingError(AdaptflowError):
+    """The MLflow tracking server or registry cannot be reached or used."""

@@ -41,8 +41,18 @@ def run_markdown(summary: dict[str, Any]) -> str:
         f"**Data validation:** {summary['validation']}",
         "## Target test set (n = {n})\n\n{table}".format(
             n=summary["metrics"]["n"], table=metrics_table(summary["metrics"], summary.get("baseline_metrics"))),
-        f"Model: `{summary['model_dir']}`",
+        f"Model: `{summary['model_dir']}`" + _registry_line(summary),
     ])
+
+
+def _registry_line(summary: dict[str, Any]) -> str:
+    registered = summary.get("registered")
+    line = f"  \nMLflow run: `{summary['mlflow_run_id']}`" if summary.get("mlflow_run_id") else ""
+    if registered and "version" in registered:
+        role = "champion" if registered["promoted"] else "challenger"
+        line += (f"  \nRegistered: `{registered['name']}` version {registered['version']} ({role}): "
+                 f"{registered['reason']}")
+    return line
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str]:
@@ -55,4 +65,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"source-only baseline: accuracy {baseline['accuracy']:.4f}, macro-F1 {baseline['macro_f1']:.4f}"
                      f" (gain {metrics['accuracy'] - baseline['accuracy']:+.4f} accuracy)")
     lines.append(f"model: {summary['model_dir']}")
+    registered = summary.get("registered")
+    if registered and "version" in registered:
+        lines.append(f"registered: {registered['name']} version {registered['version']} "
+                     f"({'champion' if registered['promoted'] else 'challenger'}; {registered['reason']})")
     return lines

@@ -16,6 +16,11 @@ def pytest_configure(config):
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Flow runs in tests track into a throwaway SQLite store, never into the project's mlruns.db.
+    import tempfile
+
+    store = Path(tempfile.mkdtemp(prefix="adaptflow-mlflow-"))
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlruns.db'}"
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -52,6 +57,12 @@ def tiny_config(tmp_path, tiny_model_dir):
         "similarity": {"sample_size": 200, "permutations": 50, "cache_dir": str(tmp_path / "cache")},
         "output": {"dir": str(tmp_path / "outputs")},
     })
+
+
+@pytest.fixture
+def mlflow_store(tmp_path) -> str:
+    """A fresh SQLite tracking store (its artifacts beside it) for tests that count runs and versions."""
+    return f"sqlite:///{tmp_path / 'mlruns.db'}"
 
 
 @pytest.fixture(scope="session")

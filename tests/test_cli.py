@@ -120,3 +120,17 @@ def test_similarity_json_has_measures_decision_branch_rationale(tmp_path, tiny_m
     assert set(result) == {"measures", "decision", "branch", "rationale"}
     assert result["decision"] in ("similar", "dissimilar") and "MMD²" in result["rationale"]
     assert result["measures"]["n_source"] == 100
+
+
+def test_watch_reports_each_changed_data_file_once(tmp_path, capsys):
+    target = tmp_path / "kitchen.csv"
+    target.write_bytes((SAMPLE / "kitchen.csv").read_bytes())
+    args = ["watch", "--dry-run", "--state", str(tmp_path / "watch.json"), "--set", f"data.target={target}"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.count("(new)") == 2  # source and target, seen for the first time
+    assert main(args) == 0
+    assert capsys.readouterr().out.strip() == "no data file changed"
+    target.write_bytes(target.read_bytes() + b"Nice lid. Works well.,positive,x\n")
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{target}: md5 ") and out.count("md5") == 1

@@ -1,0 +1,64 @@
+"""Deploy the adaptflow flow to a Prefect work pool (what `prefect deploy` does, from Python):
+
+    adaptflow-deploy --pool adaptflow [--cron "0 3 * * 1"]
+
+- `scheduled-retraining`: on the cron schedule, and whenever `adaptflow watch` reports new data (the Prefect event
+  `adaptflow.data.changed` triggers it);
+- `on-demand`: no schedule; start it from the UI (Run > Custom run edits the whole config) or the API.
+They go to the work queues `retraining` and `on-demand` of the pool. A worker runs them:
+`prefect worker start --pool adaptflow` (a `process` pool runs each flow run in a subprocess in this project
+directory; add `--work-queue on-demand` to serve one queue only).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from uuid import UUID
+
+from deployments.serve import DEFAULT_CRON
+
+PROJECT = Path(__file__).resolve().parents[1]
+ENTRYPOINT = "flows/adaptation.py:adaptation_flow"
+
+
+def data_trigger():
+    """Start retraining when `adaptflow watch` emits `adaptflow.data.changed` for any watched file."""
+    from prefect.events import DeploymentEventTrigger
+
+    from flows.watching import DATA_CHANGED
+
+    return DeploymentEventTrigger(name="new-target-data", expect={DATA_CHANGED},
+                                  match={"prefect.resource.id": "adaptflow.data.*"})
+
+
+def deploy(pool: str, cron: str = DEFAULT_CRON, project: Path = PROJECT) -> dict[str, UUID]:
+    """Create (or update) both deployments on `pool`, running the flow from `project`."""
+    from prefect import flow
+
+    source = flow.from_source(source=str(project), entrypoint=ENTRYPOINT)
+    common = {"work_pool_name": pool, "build": False, "push": False, "print_next_steps": False}
+    return {
+        "scheduled-retraining": source.deploy(name="scheduled-retraining", cron=cron, triggers=[data_trigger()],
+                                              work_queue_name="retraining",
+                                              description="Retrain on schedule and when new target data arrives.",
+                                              tags=["adaptflow", "scheduled"], **common),
+        "on-demand": source.deploy(name="on-demand", work_queue_name="on-demand",
+                                   description="Run with parameters from the UI.",
+                                   tags=["adaptflow", "on-demand"], **common),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="adaptflow-deploy", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pool", required=True, help="work pool (create it: prefect work-pool create NAME "
+                        "--type process)")
+    parser.add_argument("--cron", default=DEFAULT_CRON)
+    args = parser.parse_args()
+    for name, deployment_id in deploy(args.pool, args.cron).items():
+        print(f"adaptflow/{name}: {deployment_id}")
+
+
+if __name__ == "__main__":
+    main()

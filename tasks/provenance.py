@@ -1,0 +1,58 @@
+"""Where a run came from: DVC content hashes of its input files, the git commit, package versions."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+from pathlib import Path
+
+PACKAGES = ("adaptflow", "torch", "transformers", "prefect", "mlflow", "dvc", "great-expectations", "pandas",
+            "scikit-learn", "peft")
+
+
+def dvc_md5(path: Path) -> str:
+    """The md5 DVC records for `path` in a .dvc file or dvc.lock: of the bytes for a file, of the sorted
+    (relpath, md5) listing plus ".dir" for a directory."""
+    from dvc_data.hashfile.hash import HashInfo, file_md5
+    from dvc_data.hashfile.meta import Meta
+    from dvc_data.hashfile.tree import Tree
+
+    path = Path(path)
+    if path.is_file():
+        return file_md5(os.fspath(path))
+    if not path.is_dir():
+        raise FileNotFoundError(path)
+    tree = Tree()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        tree.add(file.relative_to(path).parts, Meta(size=file.stat().st_size),
+                 HashInfo("md5", file_md5(os.fspath(file))))
+    tree.digest()
+    return tree.hash_info.value
+
+
+def git_commit(directory: Path = Path(".")) -> tuple[str | None, bool]:
+    """(commit, dirty) of the git work tree holding `directory`; (None, False) outside git."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return None, False
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return commit, bool(status)
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages a run depends on (absent ones left out)."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions

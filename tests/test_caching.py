@@ -1,0 +1,76 @@
+"""Re-runs reuse what did not change: stage cache keys, Prefect's cached task states, and the stamps that keep a
+cached result from vouching for files something else overwrote."""
+
+from __future__ import annotations
+
+import yaml
+
+from flows import caching, stages
+from tests.conftest import REPO
+
+
+def test_dvc_yaml_lists_exactly_the_params_each_stage_reads():
+    pipeline = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    assert list(pipeline) == list(stages.STAGES)
+    for name, stage in pipeline.items():
+        assert stage["cmd"] == f"adaptflow stage {name}"
+        assert tuple(stage["params"]) == stages.STAGE_PARAMS[name], name
+
+
+def test_a_stage_key_changes_with_what_it_and_its_upstream_read_and_nothing_else(tiny_config):
+    cache = caching.StageCache(tiny_config)
+    before = {stage: cache.key(stage) for stage in stages.STAGES}
+    tiny_config.train.epochs = 1
+    after = {stage: caching.StageCache(tiny_config).key(stage) for stage in stages.STAGES}
+    assert [stage for stage in stages.STAGES if before[stage] != after[stage]] == [
+        "train-baseline", "train", "evaluate", "register"]
+    tiny_config.output.dir = tiny_config.output.dir / "elsewhere"  # where outputs go is not what they are
+    assert caching.StageCache(tiny_config).key("train") == after["train"]
+
+
+def test_the_key_is_pure_in_params_data_and_code():
+    key = caching.stage_key("train", {"train.epochs": 2}, {"source": "abc"}, "code1")
+    assert key == caching.stage_key("train", {"train.epochs": 2}, {"source": "abc"}, "code1")
+    assert key != caching.stage_key("train", {"train.epochs": 2}, {"source": "abd"}, "code1")
+    assert key != caching.stage_key("train", {"train.epochs": 2}, {"source": "abc"}, "code2")
+
+
+def _task_states(state) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
+
+
+def test_a_rerun_with_unchanged_inputs_reuses_every_stage_and_a_changed_param_reruns_only_its_stages(
+        prefect_harness, tiny_config):
+    from flows.adaptation import adaptation_flow
+
+    tiny_config.tracking.enabled = False
+    first = adaptation_flow(tiny_config, return_state=True)
+    assert set(_task_states(first).values()) == {"Completed"}
+    second = adaptation_flow(tiny_config, return_state=True)
+    assert set(_task_states(second).values()) == {"Cached"}
+    assert second.result()["metrics"] == first.result()["metrics"]
+
+    tiny_config.train.epochs = 1
+    third = _task_states(adaptation_flow(tiny_config, return_state=True))
+    assert {third[name] for name in ("validate-data", "check-similarity", "prepare-training-set")} == {"Cached"}
+    assert {third[name] for name in ("fine-tune-baseline", "fine-tune-adapted", "evaluate-target")} == {"Completed"}
+
+
+def test_outputs_rewritten_outside_the_flow_are_recomputed_not_trusted(prefect_harness, tiny_config):
+    from flows.adaptation import adaptation_flow
+
+    tiny_config.tracking.enabled = False
+    adaptation_flow(tiny_config)
+    caching.write_stamp(tiny_config, "similarity", "written-by-something-else")
+    (tiny_config.output.dir / "reports" / "metrics.json").unlink()
+    caching.clear_stamp(tiny_config, "evaluate")
+    states = _task_states(adaptation_flow(tiny_config, return_state=True))
+    assert states["check-similarity"] == "Completed" and states["evaluate-target"] == "Completed"
+    assert states["validate-data"] == "Cached" and states["fine-tune-adapted"] == "Cached"
+    assert (tiny_config.output.dir / "reports" / "metrics.json").is_file()

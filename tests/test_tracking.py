@@ -1,0 +1,283 @@
+"""MLflow tracking and the model registry: every run tells its whole story, every version traces back to its data,
+code and flow run, and the champion alias moves only through the gate."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from flows import stages
+from tasks.promotion import PromotionPolicy, Scores, decide_promotion
+from tasks.provenance import dvc_md5
+from tests.conftest import REPO
+
+NAME = "adaptflow-classifier"
+
+
+# --- the gate: a pure function ---------------------------------------------------------------------------------------
+
+POLICY = PromotionPolicy(margin=0.01, max_source_drop=0.02)
+
+
+def test_the_first_model_becomes_champion():
+    promote, reason = decide_promotion(Scores(0.80), None, POLICY)
+    assert promote and reason.startswith("first model")
+
+
+def test_a_challenger_must_beat_the_champion_by_the_margin():
+    champion = Scores(0.85, 0.90)
+    assert decide_promotion(Scores(0.865, 0.90), champion, POLICY)[0]
+    promote, reason = decide_promotion(Scores(0.855, 0.95), champion, POLICY)
+    assert not promote and "does not beat the champion's 0.8500 by the margin 0.0100" in reason
+
+
+def test_a_challenger_that_forgets_the_source_domain_is_not_promoted():
+    promote, reason = decide_promotion(Scores(0.90, 0.85), Scores(0.85, 0.90), POLICY)
+    assert not promote and "source macro-F1 drops by 0.0500" in reason
+    assert decide_promotion(Scores(0.90, 0.885), Scores(0.85, 0.90), POLICY)[0]  # a drop within the bound
+
+
+# --- provenance and params -------------------------------------------------------------------------------------------
+
+def test_data_hashes_are_the_md5s_dvc_records(tmp_path):
+    import yaml
+
+    shutil.copytree(REPO / "data" / "sample", tmp_path / "sample")
+    dvc = Path(sys.executable).with_name("dvc")
+    subprocess.run([dvc, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([dvc, "add", "-q", "sample"], cwd=tmp_path, check=True)
+    recorded = yaml.safe_load((tmp_path / "sample.dvc").read_text())["outs"][0]["md5"]
+    assert dvc_md5(tmp_path / "sample") == recorded and recorded.endswith(".dir")
+    single = tmp_path / "one.csv"
+    shutil.copy(REPO / "data" / "sample" / "books.csv", single)
+    subprocess.run([dvc, "add", "-q", "one.csv"], cwd=tmp_path, check=True)
+    assert dvc_md5(single) == yaml.safe_load((tmp_path / "one.csv.dvc").read_text())["outs"][0]["md5"]
+
+
+def test_params_are_the_flat_config_with_secrets_masked(tiny_config):
+    from tasks.tracking import run_params
+
+    tiny_config.tracking.uri = "https://alice:s3cret@mlflow.example.com"
+    params = run_params(tiny_config)
+    assert params["train.epochs"] == "2" and params["split.seed"] == "0"
+    assert params["tracking.uri"] == "https://alice:***@mlflow.example.com"
+    assert "s3cret" not in "".join(params.values())
+    assert all(len(value) <= 500 for value in params.values())
+
+
+# --- runs and the registry through the flow --------------------------------------------------------------------------
+
+def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_aliases(prefect_harness, tiny_config,
+                                                                                    mlflow_store):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from flows.adaptation import adaptation_flow
+    from flows.cli import main
+
+    tiny_config.tracking.uri = mlflow_store
+    tiny_config.tracking.max_source_drop = 1.0
+    states = [adaptation_flow(tiny_config, return_state=True) for _ in range(2)]
+    summaries = [state.result() for state in states]
+    client = MlflowClient(mlflow_store, registry_uri=mlflow_store)
+    runs = client.search_runs([client.get_experiment_by_name("adaptflow").experiment_id], order_by=["start_time"])
+    assert [run.info.status for run in runs] == ["FINISHED", "FINISHED"]
+    run = runs[1]
+    assert run.info.run_id == summaries[1]["mlflow_run_id"]
+
+    # params, tags, metrics (per-epoch as steps), inputs and artifacts
+    assert run.data.params["train.epochs"] == "2" and run.data.params["model.max_length"] == "48"
+    assert run.data.tags["branch"] == summaries[1]["branch"]
+    assert "MMD²" in run.data.tags["decision.rationale"]
+    for key in ("target.accuracy", "target.macro_f1", "baseline.accuracy", "gain.accuracy", "shift.mmd2",
+                "shift.proxy_a_distance", "validation.errors", "rows.target_test"):
+        assert key in run.data.metrics, key
+    losses = client.get_metric_history(run.info.run_id, "adapted.train_loss")
+    assert sorted(metric.step for metric in losses) == [1, 2]
+    assert {dataset.dataset.name for dataset in run.inputs.dataset_inputs} >= {"source_train", "target_test"}
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)} | {
+        a.path for folder in ("reports", "similarity", "validation") for a in client.list_artifacts(run.info.run_id,
+                                                                                                     folder)}
+    for path in ("report.md", "reports/confusion_matrix_adapted.png", "reports/training_curves.png",
+                 "reports/metrics.json", "similarity/report.json", "similarity/domains.png",
+                 "validation/summary.json", "validation/data_docs", "model"):
+        assert path in artifacts, path
+    report = Path(client.download_artifacts(run.info.run_id, "report.md", str(Path(mlflow_store[10:]).parent)))
+    assert "```mermaid" in report.read_text() and "class A,B," in report.read_text()
+
+    # the registry: versions 1 and 2, aliases as the gate said, reasons on the versions
+    versions = sorted(client.search_model_versions(f"name = '{NAME}'"), key=lambda v: int(v.version))
+    assert [int(v.version) for v in versions] == [1, 2]
+    assert int(client.get_model_version_by_alias(NAME, "challenger").version) == 2
+    same = summaries[0]["metrics"]["macro_f1"] == summaries[1]["metrics"]["macro_f1"]
+    assert int(client.get_model_version_by_alias(NAME, "champion").version) == (1 if same else 2)
+    assert versions[0].tags["promotion.reason"].startswith("first model")
+    assert versions[1].tags["promotion.reason"] == summaries[1]["registered"]["reason"]
+
+    # from a model version alone: the data hashes, the git commit and the Prefect flow run it came from
+    version = client.get_model_version(NAME, "2")
+    origin = client.get_run(version.run_id).data.tags
+    assert origin["data.md5.source"] == dvc_md5(tiny_config.data.source) == version.tags["data.md5.source"]
+    assert origin["data.md5.target"] == dvc_md5(tiny_config.data.target)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    assert origin["git.commit"] == version.tags["git.commit"] == head
+    assert origin["prefect.flow_run_id"] == version.tags["prefect.flow_run_id"] == str(
+        states[1].state_details.flow_run_id)
+
+    # the registered model serves labels and scores, from Python and from `adaptflow predict`
+    mlflow.set_tracking_uri(mlflow_store)
+    served = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(pd.DataFrame({"text": ["a fine pan"]}))
+    assert list(served.columns) == ["label", "score"] and served["label"][0] in ("negative", "positive")
+    texts = tiny_config.output.dir / "texts.csv"
+    pd.DataFrame({"text": ["sturdy and sharp", "broke after a week"]}).to_csv(texts, index=False)
+    labelled = tiny_config.output.dir / "labelled.csv"
+    assert main(["predict", "--model", f"models:/{NAME}@champion", "--input", str(texts), "--output", str(labelled),
+                 "--set", f"tracking.uri={mlflow_store}"]) == 0
+    predicted = pd.read_csv(labelled)
+    assert list(predicted.columns) == ["text", "label", "score"] and len(predicted) == 2
+
+    # a retry of the same flow run reuses its version instead of registering a second one
+    from tasks.tracking import RunTracker
+
+    tracker = RunTracker(client, run.info.run_id, tiny_config, mlflow_store)
+    again = tracker.register(Scores(0.99), str(states[1].state_details.flow_run_id))
+    assert again["reused"] and again["version"] == 2
+    assert len(client.search_model_versions(f"name = '{NAME}'")) == 2
+
+
+def test_a_failed_flow_ends_its_run_failed_and_registers_nothing(prefect_harness, tiny_config, mlflow_store):
+    from mlflow import MlflowClient
+
+    from flows.adaptation import adaptation_flow
+    from tests.conftest import SAMPLE
+
+    tiny_config.tracking.uri = mlflow_store
+    kitchen = SAMPLE / "kitchen.csv"  # the test set is the source: a leak, an error-level check
+    tiny_config.data = tiny_config.data.model_copy(update={"source": kitchen, "target": None, "target_test": kitchen})
+    assert adaptation_flow(tiny_config, return_state=True).is_failed()
+    client = MlflowClient(mlflow_store, registry_uri=mlflow_store)
+    (run,) = client.search_runs([client.get_experiment_by_name("adaptflow").experiment_id])
+    assert run.info.status == "FAILED"
+    assert run.data.tags["validation.status"] == "failed" and run.data.metrics["validation.errors"] >= 1
+    assert client.search_model_versions(f"name = '{NAME}'") == []
+
+
+def test_an_unreachable_server_fails_the_flow_before_training_naming_the_uri(prefect_harness, tiny_config):
+    from flows.adaptation import adaptation_flow
+    from tasks.errors import TrackingError
+
+    uri = f"http://127.0.0.1:{_free_port()}"
+    tiny_config.tracking.uri = uri
+    state = adaptation_flow(tiny_config, return_state=True)
+    with pytest.raises(TrackingError, match=f"MLflow tracking server {uri} is unreachable"):
+        state.result()
+    assert not tiny_config.output.dir.exists()
+
+
+def test_runs_left_running_by_a_killed_process_are_ended_killed_on_the_next_start(tiny_config, mlflow_store):
+    from mlflow import MlflowClient
+
+    from tasks.tracking import RunTracker
+
+    tiny_config.tracking.uri = mlflow_store
+    client = MlflowClient(mlflow_store, registry_uri=mlflow_store)
+    experiment = client.create_experiment("adaptflow")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = client.create_run(experiment, tags={"adaptflow.host": socket.gethostname(),
+                                                 "adaptflow.pid": str(dead.pid)})
+    alive = client.create_run(experiment, tags={"adaptflow.host": socket.gethostname(),
+                                                "adaptflow.pid": str(os.getpid())})
+    tracker = RunTracker.open(tiny_config, stages.input_files(tiny_config), {"adaptflow.trigger": "test"})
+    assert client.get_run(orphan.info.run_id).info.status == "KILLED"
+    assert client.get_run(alive.info.run_id).info.status == "RUNNING"  # its process is this one, still alive
+    tracker.close("FINISHED")
+
+
+def test_interrupts_end_runs_killed_and_errors_failed():
+    assert stages.run_status(KeyboardInterrupt()) == "KILLED"
+    assert stages.run_status(ValueError("boom")) == "FAILED"
+
+
+def test_the_dvc_register_stage_logs_one_run_from_the_stage_outputs(tiny_config, mlflow_store):
+    from mlflow import MlflowClient
+
+    tiny_config.tracking.uri = mlflow_store
+    tiny_config.evaluation.baseline = False
+    for name in ("validate", "similarity", "prepare"):
+        getattr(stages, name)(tiny_config)
+    stages.train(tiny_config, "adapted", progress=False)
+    stages.evaluate(tiny_config)
+    registration = stages.register(tiny_config)
+    assert registration["version"] == 1 and registration["promoted"]
+    client = MlflowClient(mlflow_store, registry_uri=mlflow_store)
+    (run,) = client.search_runs([client.get_experiment_by_name("adaptflow").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["adaptflow.trigger"] == "dvc repro"
+    assert "target.macro_f1" in run.data.metrics and "shift.mmd2" in run.data.metrics
+    assert (tiny_config.output.dir / "registry" / "registration.json").is_file()
+
+
+# --- a real MLflow server --------------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """`mlflow server` with a SQLite backend and a local artifact root, on 127.0.0.1 and a free port."""
+    port = _free_port()
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "server-artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(uri + "/health", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"mlflow server exited: {(tmp_path / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    else:
+        pytest.fail("mlflow server did not start within 120 s")
+    yield uri
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    log.close()
+
+
+@pytest.mark.integration
+def test_the_flow_against_a_real_mlflow_server(prefect_harness, tiny_config, mlflow_server):
+    from mlflow import MlflowClient
+
+    from flows.adaptation import adaptation_flow
+
+    tiny_config.tracking.uri = mlflow_server
+    summary = adaptation_flow(tiny_config)
+    client = MlflowClient(mlflow_server, registry_uri=mlflow_server)
+    run = client.get_run(summary["mlflow_run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["target.accuracy"] == pytest.approx(summary["metrics"]["accuracy"])
+    assert "model" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert client.get_model_version_by_alias(NAME, "champion").run_id == run.info.run_id
+    assert int(client.get_model_version_by_alias(NAME, "challenger").version) == 1
