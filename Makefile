@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.adaptflow-installed
 
-.PHONY: run test install sample-data clean repro
+.PHONY: run test install sample-data clean repro browser
 
 install: $(STAMP)
 
@@ -20,8 +20,15 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/adaptflow run
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+# Debian's Chromium for the Prefect-UI browser test (Playwright drives it; no browser download). Installed where
+# missing and apt is usable; elsewhere the browser test skips with a message.
+browser:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver \
+	  >/dev/null; } || echo "make: /usr/bin/chromium is missing and could not be installed; the browser test skips"
 
 sample-data: $(STAMP)
 	$(BIN)/python -m tasks.sample_data data/sample

@@ -32,12 +32,15 @@ def data_trigger():
                                   match={"prefect.resource.id": "adaptflow.data.*"})
 
 
-def deploy(pool: str, cron: str = DEFAULT_CRON, project: Path = PROJECT) -> dict[str, UUID]:
-    """Create (or update) both deployments on `pool`, running the flow from `project`."""
+def deploy(pool: str, cron: str = DEFAULT_CRON, project: Path = PROJECT,
+           parameters: dict | None = None) -> dict[str, UUID]:
+    """Create (or update) both deployments on `pool`, running the flow from `project`; `parameters` are the
+    deployments' default parameters (what the UI's run form starts from), e.g. {"config": {...}}."""
     from prefect import flow
 
     source = flow.from_source(source=str(project), entrypoint=ENTRYPOINT)
-    common = {"work_pool_name": pool, "build": False, "push": False, "print_next_steps": False}
+    common = {"work_pool_name": pool, "build": False, "push": False, "print_next_steps": False,
+              "ignore_warnings": True, "parameters": parameters or {}}
     return {
         "scheduled-retraining": source.deploy(name="scheduled-retraining", cron=cron, triggers=[data_trigger()],
                                               work_queue_name="retraining",

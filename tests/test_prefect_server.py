@@ -70,10 +70,13 @@ def prefect_server(tmp_path_factory):
     # The worker serves the on-demand queue only: runs the data trigger starts on `retraining` are seen, not run.
     worker = _start([prefect, "worker", "start", "--pool", POOL, "--type", "process", "--work-queue", "on-demand"],
                     env, home / "worker.log")
+    from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)
-    try:
-        yield api
+    try:  # settings too: a session's test harness may have pinned PREFECT_API_URL to its own server
+        with temporary_settings({PREFECT_API_URL: api, PREFECT_LOCAL_STORAGE_PATH: home / "results"}):
+            yield api
     finally:
         for key, value in saved.items():
             if value is None:
@@ -82,6 +85,18 @@ def prefect_server(tmp_path_factory):
                 os.environ[key] = value
         _stop(worker)
         _stop(server)
+
+
+def tiny_run_config(model_dir: Path, workdir: Path, epochs: int) -> dict:
+    return {
+        "data": {"source": str(SAMPLE / "electronics.csv"), "target": str(SAMPLE / "kitchen.csv")},
+        "split": {"target_test_size": 60, "target_labeled_per_class": 10},
+        "model": {"name_or_path": str(model_dir), "max_length": 48},
+        "train": {"epochs": epochs, "learning_rate": 1e-2, "freeze_embeddings": False},
+        "similarity": {"sample_size": 100, "permutations": 20, "cache_dir": str(workdir / "cache")},
+        "output": {"dir": str(workdir / "outputs")},
+        "tracking": {"uri": f"sqlite:///{workdir / 'mlruns.db'}"},
+    }
 
 
 def _wait_final(client, flow_run_id, timeout: float = 420):
@@ -101,20 +116,10 @@ def test_a_worker_runs_the_on_demand_deployment_with_parameters_from_the_api_and
     from prefect.deployments import run_deployment
 
     from deployments.deploy import deploy
-    from flows.watching import changed_files, emit_changes
-    from tasks.config import build_config
 
     ids = deploy(POOL)
     assert set(ids) == {"scheduled-retraining", "on-demand"}
-    parameters = {"config": {
-        "data": {"source": str(SAMPLE / "electronics.csv"), "target": str(SAMPLE / "kitchen.csv")},
-        "split": {"target_test_size": 60, "target_labeled_per_class": 10},
-        "model": {"name_or_path": str(tiny_model_dir), "max_length": 48},
-        "train": {"epochs": 1, "learning_rate": 1e-2, "freeze_embeddings": False},
-        "similarity": {"sample_size": 100, "permutations": 20, "cache_dir": str(tmp_path / "cache")},
-        "output": {"dir": str(tmp_path / "outputs")},
-        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlruns.db'}"},
-    }}
+    parameters = {"config": tiny_run_config(tiny_model_dir, tmp_path, epochs=1)}
     flow_run = run_deployment("adaptflow/on-demand", parameters=parameters, timeout=0)
     with get_client(sync_client=True) as client:
         finished = _wait_final(client, flow_run.id)
@@ -127,15 +132,16 @@ def test_a_worker_runs_the_on_demand_deployment_with_parameters_from_the_api_and
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])))}
         assert {"adaptflow-report", "adaptflow-validation"} <= keys
 
-        # new data: `adaptflow watch` emits the event, the trigger creates a run of scheduled-retraining
-        config = build_config(parameters["config"])
-        changed_files(config, tmp_path / "watch.json")
+        # new data: `adaptflow watch` (as a user runs it, from cron) emits the event; the trigger starts a run
         target = tmp_path / "kitchen.csv"
         target.write_bytes((SAMPLE / "kitchen.csv").read_bytes())
-        config.data.target = target
-        changes = changed_files(config, tmp_path / "watch.json")
-        assert [Path(change["path"]).name for change in changes] == ["kitchen.csv"]
-        assert emit_changes(changes) == 1
+        watch = [str(Path(sys.executable).with_name("adaptflow")), "watch", "--state", str(tmp_path / "watch.json"),
+                 "--set", f"data.target={target}"]
+        subprocess.run([*watch, "--dry-run"], cwd=REPO, check=True, capture_output=True)  # remember the hashes
+        target.write_bytes(target.read_bytes() + b"kitchen-9999,kitchen,S0,Sturdy lid,Works well.,5,positive\n")
+        done = subprocess.run(watch, cwd=REPO, capture_output=True, text=True, env=os.environ.copy())
+        assert done.returncode == 0, done.stderr
+        assert "emitted 1 adaptflow.data.changed event(s)" in done.stdout
         deadline = time.monotonic() + 120
         triggered = []
         while not triggered and time.monotonic() < deadline:
@@ -145,3 +151,68 @@ def test_a_worker_runs_the_on_demand_deployment_with_parameters_from_the_api_and
             triggered = [run for run in triggered if run.created_by is not None
                          and run.created_by.type == "AUTOMATION"]
         assert triggered, "the adaptflow.data.changed event did not start scheduled-retraining"
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def chromium():
+    """Playwright driving headless Debian Chromium (no browser download); skipped where absent, except in CI."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not CHROMIUM.is_file():
+        message = f"the browser test needs {CHROMIUM} (Debian chromium) and playwright (make test installs both)"
+        if os.environ.get("ADAPTFLOW_REQUIRE_BROWSER") == "1":
+            pytest.fail(message + "; .ci/run requires it")
+        pytest.skip(message)
+    return sync_playwright
+
+
+def test_a_run_started_in_the_prefect_ui_with_a_changed_parameter_completes(prefect_server, chromium,
+                                                                           tiny_model_dir, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    from deployments.deploy import deploy
+
+    ids = deploy(POOL, parameters={"config": tiny_run_config(tiny_model_dir, tmp_path, epochs=2)})
+    ui = prefect_server.removesuffix("/api")
+    shots = REPO / "test-artifacts"
+    shots.mkdir(exist_ok=True)
+    with get_client(sync_client=True) as client:
+        deployment = DeploymentFilter(id=DeploymentFilterId(any_=[ids["on-demand"]]))
+        before = {run.id for run in client.read_flow_runs(deployment_filter=deployment)}
+        with chromium() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(f"{ui}/deployments/deployment/{ids['on-demand']}")
+            page.get_by_text("on-demand").first.wait_for()
+            page.goto(f"{ui}/deployments/deployment/{ids['on-demand']}/run")  # Run > Custom run
+            epochs = page.locator(".schema-form-property",
+                                  has=page.get_by_text("Epochs (Optional)", exact=True)).last.locator("input")
+            assert epochs.input_value() == "2"  # the form starts from the deployment's parameters
+            epochs.fill("1")
+            page.get_by_role("button", name="Submit").click()
+            page.wait_for_url("**?tab=Runs")
+            created = []
+            for _ in range(30):
+                created = [run for run in client.read_flow_runs(deployment_filter=deployment) if run.id not in before]
+                if created:
+                    break
+                time.sleep(1)
+            assert len(created) == 1, "submitting the form did not create one flow run"
+            page.goto(f"{ui}/runs/flow-run/{created[0].id}")
+            finished = _wait_final(client, created[0].id)
+            page.reload()
+            page.get_by_text("Completed", exact=True).first.wait_for()  # the run's state badge in the UI
+            page.screenshot(path=str(shots / "prefect-ui-run.png"), full_page=True)
+            browser.close()
+    assert finished.state.is_completed(), finished.state.message
+    assert finished.parameters["config"]["train"]["epochs"] == 1
+    assert finished.parameters["config"]["model"]["max_length"] == 48
