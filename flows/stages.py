@@ -110,8 +110,22 @@ class Layout:
         return self.root / "registry" / "registration.json"
 
 
+STAGE_DIRS = ("data", "validation", "similarity", "training_set", "models", "checkpoints", "reports", "registry",
+              ".stamps")
+
+
 def layout_of(config: AdaptflowConfig) -> Layout:
-    return Layout(Path(config.output.dir))
+    """The output layout; refuses stage directories that are symlinks leading outside `output.dir`."""
+    layout = Layout(Path(config.output.dir))
+    root = layout.root.resolve()
+    for name in STAGE_DIRS:
+        path = layout.root / name
+        if path.is_symlink() or path.exists():
+            target = path.resolve()
+            if target != root and root not in target.parents:
+                raise ConfigError(f"{path}: leads to {target}, outside output.dir {root}; outputs are written only "
+                                  "under output.dir (remove the link)")
+    return layout
 
 
 def validate(config: AdaptflowConfig) -> dict[str, Any]:

@@ -10,6 +10,8 @@ import json
 import logging
 import os
 import re
+import contextlib
+import fcntl
 import functools
 import socket
 import tempfile
@@ -112,16 +114,49 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+LOCK_RETRIES = 8
+
+
+def _is_locked(error: BaseException) -> bool:
+    return "database is locked" in str(error)
+
+
 def _timed(method: Any) -> Any:
-    """Add the method's wall time to `self.seconds`: what tracking costs a run, measured where it is spent."""
+    """Add the method's wall time to `self.seconds` (what tracking costs a run, measured where it is spent), and
+    retry, with backoff, the calls a concurrent writer to a shared SQLite store made fail with "database is locked"."""
     @functools.wraps(method)
     def wrapper(self: RunTracker, *args: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
         try:
-            return method(self, *args, **kwargs)
+            for attempt in range(LOCK_RETRIES):
+                try:
+                    return method(self, *args, **kwargs)
+                except Exception as error:
+                    if not _is_locked(error) or attempt == LOCK_RETRIES - 1:
+                        raise
+                    log.warning("MLflow store busy (database is locked); retry %d of %d", attempt + 1,
+                                LOCK_RETRIES - 1)
+                    time.sleep(0.25 * 2 ** attempt)
+            raise AssertionError("unreachable")
         finally:
             self.seconds += time.perf_counter() - started
     return wrapper
+
+
+@contextlib.contextmanager
+def store_lock(uri: str):
+    """For a SQLite store: an exclusive file lock beside the database while its schema is created or migrated, so
+    two runs starting at once do not race each other's migrations. A no-op for servers."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri.removeprefix("sqlite:///")).resolve().with_suffix(".lock")
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -148,11 +183,13 @@ class RunTracker:
 
         uri = resolve_uri(config.tracking)
         ensure_reachable(uri)
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         try:
-            experiment = client.get_experiment_by_name(config.tracking.experiment)
-            experiment_id = experiment.experiment_id if experiment else client.create_experiment(
-                config.tracking.experiment, artifact_location=local_artifact_root(uri))
+            with store_lock(uri):  # the first access creates or migrates a SQLite schema: one process at a time
+                client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+                client.search_registered_models(max_results=1)
+                experiment = client.get_experiment_by_name(config.tracking.experiment)
+                experiment_id = experiment.experiment_id if experiment else client.create_experiment(
+                    config.tracking.experiment, artifact_location=local_artifact_root(uri))
             reconcile_stale_runs(client, experiment_id)
             tags = provenance_tags(input_files, context)
             run = client.create_run(experiment_id, run_name=run_name, tags=tags)

@@ -1,5 +1,7 @@
-"""`dvc repro` on a fresh copy of the repo: every stage runs, a second repro does nothing, metrics and plots are
-readable, and an experiment with one param changed re-runs only the stages that read it."""
+"""`dvc repro` on a fresh copy of the repo: killed with -9 it recovers on the next repro (the lock never records an
+unfinished stage), between them every stage runs, a further repro does nothing, outputs push to the default local
+remote, metrics and plots are readable, and an experiment with one param changed re-runs only the stages that read
+it."""
 
 from __future__ import annotations
 
@@ -47,16 +49,43 @@ def dvc(copy, env, *args: str) -> str:
     return done.stdout
 
 
-def test_repro_runs_every_stage_then_nothing_and_an_experiment_reruns_only_what_changed(repo_copy):
+@pytest.mark.reliability
+def test_repro_survives_kill_9_then_does_nothing_pushes_shows_metrics_and_reruns_only_what_an_experiment_changes(
+        repo_copy):
+    import signal
+    import time
+
     copy, env = repo_copy
-    first = dvc(copy, env, "repro")
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    for name in stages:
-        assert f"Running stage '{name}'" in first, name
-    lock = yaml.safe_load((copy / "dvc.lock").read_text())["stages"]
-    assert set(lock) == set(stages)
+
+    # kill -9 dvc and the stage it runs once training has written a checkpoint
+    log = copy.parent / "killed-repro.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(["dvc", "repro"], cwd=copy, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        deadline = time.monotonic() + 300
+        while not list((copy / "outputs" / "checkpoints").glob("*/epoch-1/state.json")):
+            assert process.poll() is None, "dvc repro ended before any training checkpoint"
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    lock_file = copy / "dvc.lock"
+    recorded = set(yaml.safe_load(lock_file.read_text())["stages"]) if lock_file.exists() else set()
+    unfinished = {"train-baseline", "train"} - recorded
+    assert unfinished, "dvc.lock records a training stage that was killed"
+
+    # the next repro recovers: the killed stage and everything after it run; together every stage ran
+    rerun = dvc(copy, env, "repro")
+    for name in unfinished:
+        assert f"Running stage '{name}'" in rerun
+    ran = {name for name in stages if f"Running stage '{name}'" in log.read_text() + rerun}
+    assert ran == set(stages)
+    assert set(yaml.safe_load(lock_file.read_text())["stages"]) == set(stages)
     assert "Data and pipelines are up to date." in dvc(copy, env, "repro")
 
+    assert "pushed" in dvc(copy, env, "push")  # to the default local remote, .dvc-storage/
+    assert any(path.is_file() for path in (copy / ".dvc-storage").rglob("*"))
     metrics = dvc(copy, env, "metrics", "show", "--json")
     assert "outputs/reports/metrics.json" in metrics and "mmd2" in metrics
     assert "confusion_matrix_adapted.png" in dvc(copy, env, "plots", "show", "--json")
