@@ -8,6 +8,7 @@ ended FINISHED, FAILED or KILLED to match how the flow ended.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from prefect import flow, task
@@ -16,9 +17,11 @@ from prefect.artifacts import create_markdown_artifact
 from flows import stages
 from flows.caching import StageCache
 from tasks.config import AdaptflowConfig
-from tasks.errors import AdaptflowError, ValidationFailed
+from tasks.errors import AdaptflowError
 from tasks.report import run_markdown
 from tasks.validation import failure_line, summary_markdown
+
+log = logging.getLogger(__name__)
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -151,5 +154,5 @@ def _log_failure(tracker: Any, config: AdaptflowConfig) -> None:
     try:
         if stages.layout_of(config).validation.is_file():
             tracker.log_validation(stages.layout_of(config))
-    except Exception:  # the run is failing already; its status matters more than this log
-        pass
+    except Exception as error:  # the run is failing already; its status matters more than this log
+        log.warning("could not log the validation summary of the failed run: %s", error)

@@ -6,13 +6,14 @@ the Prefect flow (after each task) and the DVC `register` stage (once, at the en
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import re
 import contextlib
 import fcntl
 import functools
+import json
+import logging
+import math
+import os
+import re
 import socket
 import tempfile
 import time
@@ -280,7 +281,7 @@ class RunTracker:
         stamp = _now_ms()
         metrics = [Metric(f"{which}.{key}", float(value), stamp, int(row["epoch"]))
                    for row in history["history"] for key, value in row.items()
-                   if key != "epoch" and isinstance(value, (int, float)) and value == value]
+                   if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value)]
         metrics.append(Metric(f"{which}.best_epoch", float(history["best_epoch"]), stamp, 0))
         self._batch(metrics)
         self.client.log_artifact(self.run_id, str(layout.history(which)), "training")

@@ -28,6 +28,7 @@ def test_usage_errors_exit_2(capsys):
     assert exit_info.value.code == 2
 
 
+@pytest.mark.reliability
 def test_bad_input_is_one_line_and_exit_1(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"title,text,label\nCaf\xe9,x,positive\n")
@@ -67,6 +68,7 @@ def test_validate_fails_with_one_line_per_failure(tmp_path, capsys):
     assert json.loads((tmp_path / "report" / "summary.json").read_text())["status"] == "failed"
 
 
+@pytest.mark.reliability
 def test_predict_writes_rows_with_label_and_score(tmp_path, tiny_config, capsys):
     from flows import stages
 

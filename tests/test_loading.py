@@ -52,6 +52,7 @@ def test_too_large_a_test_split_is_explained():
         roles_for(target_test_size=500)
 
 
+@pytest.mark.reliability
 def test_a_label_only_in_the_target_is_an_error_naming_it(tmp_path):
     target = tmp_path / "target.csv"
     target.write_text("title,text,label\nA,fine,positive\nB,meh,neutral\n", encoding="utf-8")
@@ -61,6 +62,7 @@ def test_a_label_only_in_the_target_is_an_error_naming_it(tmp_path):
         load_roles(data, SplitConfig())
 
 
+@pytest.mark.reliability
 def test_a_single_class_source_is_refused(tmp_path):
     source = tmp_path / "source.csv"
     source.write_text("title,text,label\nA,good,positive\nB,great,positive\n", encoding="utf-8")

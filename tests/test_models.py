@@ -25,6 +25,7 @@ def test_the_default_model_resolves_to_the_packaged_directory():
     assert resolve_model_path("all-MiniLM-L6-v2") == expected
 
 
+@pytest.mark.reliability
 def test_custom_code_in_config_is_refused(tmp_path, tiny_model_dir):
     model = copy_model(tiny_model_dir, tmp_path)
     config = json.loads((model / "config.json").read_text())
@@ -34,6 +35,7 @@ def test_custom_code_in_config_is_refused(tmp_path, tiny_model_dir):
         load_classifier(str(model), ("a", "b"))
 
 
+@pytest.mark.reliability
 def test_pickled_weights_are_never_loaded(tmp_path, tiny_model_dir):
     model = copy_model(tiny_model_dir, tmp_path)
     (model / "model.safetensors").unlink()

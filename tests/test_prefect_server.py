@@ -112,7 +112,12 @@ def _wait_final(client, flow_run_id, timeout: float = 420):
 def test_a_worker_runs_the_on_demand_deployment_with_parameters_from_the_api_and_new_data_triggers_retraining(
         prefect_server, tiny_model_dir, tmp_path):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId, FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterId,
+        FlowRunFilter,
+        FlowRunFilterId,
+    )
     from prefect.deployments import run_deployment
 
     from deployments.deploy import deploy

@@ -130,7 +130,7 @@ def test_a_1_mb_text_and_texts_10x_the_max_length_are_truncated_in_bounded_memor
         getattr(stages, name)(tiny_config)
     stages.train(tiny_config, "adapted", progress=False)
     model = str(tiny_config.output.dir / "models" / "adapted")
-    words = "the blender is great and the lid fits ".split()
+    words = ["the", "blender", "is", "great", "and", "the", "lid", "fits"]
     short = pd.DataFrame({"text": [" ".join(words)] * 200})
     huge = " ".join(words[i % len(words)] for i in range(220_000))  # ~1 MB of text
     long = pd.DataFrame({"text": [huge] + [" ".join(words * 60)] * 199})  # 1 MB + texts ~10x max_length 48
@@ -202,3 +202,21 @@ def test_a_stage_output_symlinked_outside_the_output_root_is_refused(tiny_config
     (tiny_config.output.dir / "models").symlink_to("../../" + outside.name)  # a ../ escape, relative
     with pytest.raises(ConfigError, match="outside output.dir"):
         stages.layout_of(tiny_config)
+
+
+def test_every_torch_load_and_numpy_load_in_the_code_refuses_pickles():
+    import ast
+
+    from tests.conftest import REPO
+
+    calls = []
+    for path in sorted([*REPO.glob("tasks/*.py"), *REPO.glob("flows/*.py"), *REPO.glob("deployments/*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load" \
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id in ("torch", "np", "numpy"):
+                keywords = {kw.arg: kw.value for kw in node.keywords}
+                safe = (node.func.value.id == "torch" and getattr(keywords.get("weights_only"), "value", None) is True) \
+                    or (node.func.value.id != "torch" and getattr(keywords.get("allow_pickle"), "value", None) is False)
+                calls.append((path.name, node.lineno, safe))
+    assert calls, "expected the checkpoint and embedding-cache loaders"
+    assert [call for call in calls if not call[2]] == []

@@ -55,6 +55,7 @@ def test_a_missing_cell_in_one_text_column_is_skipped(tmp_path):
     assert read_examples(path, DataConfig())["text"].tolist() == ["only text"]
 
 
+@pytest.mark.reliability
 def test_utf8_bom_in_the_header_is_accepted(tmp_path):
     path = write_csv(tmp_path / "bom.csv", b"\xef\xbb\xbftitle,text,label\nA,b,positive\n")
     assert list(read_table(path).columns) == ["title", "text", "label"]
@@ -67,6 +68,7 @@ def test_utf8_bom_in_the_header_is_accepted(tmp_path):
     (b"title,text,label\nCaf\xe9,good,positive\n", "not valid UTF-8 at byte offset 20 (byte 0xe9)"),
     ("title,text,label\nA,b,positive\n".encode("utf-16"), "is UTF-16 encoded; re-save it as UTF-8"),
 ])
+@pytest.mark.reliability
 def test_bad_csv_gives_one_line_naming_the_file(tmp_path, content, message):
     path = write_csv(tmp_path / "bad.csv", content)
     with pytest.raises(DataError) as error:
@@ -76,18 +78,21 @@ def test_bad_csv_gives_one_line_naming_the_file(tmp_path, content, message):
     assert "\n" not in str(error.value)
 
 
+@pytest.mark.reliability
 def test_missing_column_names_it_and_what_was_found(tmp_path):
     path = write_csv(tmp_path / "rows.csv", "title,body,label\nA,b,positive\n")
     with pytest.raises(DataError, match=r"missing column 'text' \(found: title, body, label\); .*data.text_columns"):
         read_examples(path, DataConfig())
 
 
+@pytest.mark.reliability
 def test_missing_label_column_points_at_the_setting(tmp_path):
     path = write_csv(tmp_path / "rows.csv", "title,text,stars\nA,b,5\n")
     with pytest.raises(DataError, match=r"missing column 'label'.*set data.label_column"):
         read_examples(path, DataConfig())
 
 
+@pytest.mark.reliability
 def test_empty_label_names_the_row(tmp_path):
     path = write_csv(tmp_path / "rows.csv", "title,text,label\nA,b,positive\nC,d,\n")
     with pytest.raises(DataError, match=r"row 2 has an empty 'label'"):
@@ -99,6 +104,7 @@ def test_an_empty_text_is_kept_for_the_validation_suite_to_report(tmp_path):
     assert read_examples(path, DataConfig())["text"].tolist() == ["A. b", ""]
 
 
+@pytest.mark.reliability
 def test_truncated_parquet_is_reported(tmp_path):
     path = tmp_path / "rows.parquet"
     ROWS.to_parquet(path)
@@ -107,6 +113,7 @@ def test_truncated_parquet_is_reported(tmp_path):
         read_table(path)
 
 
+@pytest.mark.reliability
 def test_bad_json_lines_line_is_named(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_text('{"text": "a", "label": "positive"}\n{"text": "b", "label": \n', encoding="utf-8")

@@ -235,35 +235,91 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """`mlflow server` with a SQLite backend and a local artifact root, on 127.0.0.1 and a free port."""
-    port = _free_port()
-    log = (tmp_path / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-         "--artifacts-destination", str(tmp_path / "server-artifacts")],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(uri + "/health", timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"mlflow server exited: {(tmp_path / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-    else:
+class MlflowServer:
+    """`mlflow server` with a SQLite backend and a local artifact root, on 127.0.0.1 and a fixed free port; it can
+    be stopped and started again on the same port and store."""
+
+    def __init__(self, directory) -> None:
+        self.directory = directory
+        self.port = _free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self) -> None:
+        log = (self.directory / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port), "--workers",
+             "1", "--backend-store-uri", f"sqlite:///{self.directory / 'server.db'}",
+             "--artifacts-destination", str(self.directory / "server-artifacts")],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.uri + "/health", timeout=2):
+                    return
+            except OSError:
+                if self.process.poll() is not None:
+                    pytest.fail(f"mlflow server exited: {(self.directory / 'server.log').read_text()[-2000:]}")
+                time.sleep(0.5)
         pytest.fail("mlflow server did not start within 120 s")
-    yield uri
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-    log.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+@pytest.fixture
+def server(tmp_path):
+    running = MlflowServer(tmp_path)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def mlflow_server(server) -> str:
+    return server.uri
+
+
+@pytest.mark.integration
+@pytest.mark.reliability
+def test_a_tracking_server_restart_within_the_retry_window_loses_no_metric_and_a_long_outage_fails_loudly(
+        server, tiny_config, tmp_path, monkeypatch):
+    import json
+    import threading
+
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from tasks.tracking import RunTracker
+
+    tiny_config.tracking.uri = server.uri
+    layout = stages.layout_of(tiny_config)
+    history = {"history": [{"epoch": epoch, "train_loss": 1.0 / epoch, "val_accuracy": 0.5 + epoch / 100}
+                           for epoch in range(1, 51)], "best_epoch": 50}
+    layout.history("adapted").parent.mkdir(parents=True)
+    layout.history("adapted").write_text(json.dumps(history))
+    tracker = RunTracker.open(tiny_config, {}, {"adaptflow.trigger": "test"})
+
+    server.stop()  # down mid-run, back within the client's retry window
+    restart = threading.Timer(3.0, server.start)
+    restart.start()
+    tracker.log_training(layout, "adapted")
+    restart.join()
+    client = MlflowClient(server.uri)
+    for key in ("adapted.train_loss", "adapted.val_accuracy"):
+        assert len(client.get_metric_history(tracker.run_id, key)) == 50 == tracker.logged_steps[key]
+
+    server.stop()  # down for longer than the retries wait: an error, not a silent drop
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    with pytest.raises((MlflowException, OSError)):
+        tracker.log_training(layout, "adapted")
 
 
 @pytest.mark.integration

@@ -65,6 +65,7 @@ def test_same_seed_and_data_give_the_same_metrics(tmp_path, tiny_model_dir, data
     assert first.history != other.history
 
 
+@pytest.mark.reliability
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, tiny_model_dir, data):
     uninterrupted = train(tmp_path, tiny_model_dir, data, name="full", epochs=3)
 
@@ -82,6 +83,7 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path, tiny_mode
     assert resumed.history == uninterrupted.history
 
 
+@pytest.mark.reliability
 def test_a_damaged_checkpoint_is_skipped_not_loaded(tmp_path, tiny_model_dir, data, caplog):
     def stop(epoch, row):
         if epoch == 2:
@@ -99,6 +101,7 @@ def test_a_damaged_checkpoint_is_skipped_not_loaded(tmp_path, tiny_model_dir, da
     assert f"skipping checkpoint {checkpoint}" in caplog.text
 
 
+@pytest.mark.reliability
 def test_a_nan_loss_stops_training_with_a_clear_error(tmp_path, tiny_model_dir, data):
     with pytest.raises(TrainingError, match=r"training loss became (nan|inf).*lower train.learning_rate"):
         train(tmp_path, tiny_model_dir, data, learning_rate=1e6, max_grad_norm=1e12)
@@ -129,6 +132,7 @@ def test_frozen_embeddings_are_not_updated(tmp_path, tiny_model_dir, data):
     assert torch.equal(before, after)
 
 
+@pytest.mark.reliability
 def test_a_model_trained_on_other_labels_is_refused(tmp_path, tiny_model_dir, data):
     result = train(tmp_path, tiny_model_dir, data, epochs=1)
     with pytest.raises(ModelError, match=r"was trained on labels \['negative', 'positive'\] but the data has "
