@@ -229,17 +229,18 @@ class RunTracker:
         import pandas as pd
         from mlflow.entities import DatasetInput, InputTag
 
-        sources = {"source_train": "source", "target_labeled": "target", "target_test": "target_test"}
+        fields = {"source_train": "source", "target_labeled": "target_labeled",
+                  "target_unlabeled": "target_unlabeled", "target_test": "target_test"}
         files = self.config.data
         inputs = []
-        for role in ("source_train", "target_labeled", "target_unlabeled", "target_test"):
+        for role, field_name in fields.items():
             path = layout.role(role)
             if not path.is_file():
                 continue
             frame = pd.read_parquet(path)
             if frame.empty:
                 continue
-            origin = getattr(files, sources.get(role, "target_unlabeled"), None) or files.target or path
+            origin = getattr(files, field_name) or files.target or path  # the file this role was read from
             with warnings.catch_warnings():  # "source can be interpreted in multiple ways": both are local files
                 warnings.simplefilter("ignore", UserWarning)
                 dataset = mlflow.data.from_pandas(frame, source=str(origin), name=role,
