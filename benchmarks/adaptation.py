@@ -1,9 +1,20 @@
 """Target-domain accuracy of adaptflow's methods against baselines on real data, side by side.
 
-    python benchmarks/adaptation.py --data ../shared/data/amazon-msd --pairs books:kitchen --methods source_only
+    python benchmarks/adaptation.py --data ../shared/data/amazon-msd --pairs books:kitchen --seeds 0,1,2
 
 Each domain gets a fixed, seeded split (1,600 train / 400 test; target: 25 labelled per class, the rest of its
-training part unlabelled). Prints a markdown table; `--json PATH` writes the rows.
+training part unlabelled). Methods:
+
+- `tfidf`: TF-IDF + logistic regression on the source only;
+- `source_only`: the engine fine-tuned on the source only (the flow's baseline);
+- `target_only`: the engine fine-tuned on the labelled target texts only;
+- `auto`: adaptflow's stages (validate, similarity, prepare, train, evaluate: the code the flow runs) with
+  `strategy.branch: auto`; the branch it took is shown;
+- `joint_training`, `shift_adaptation`: the same with the branch forced.
+
+When `auto` takes a branch that is also run forced for the same pair and seed, the computation is the same, so its
+figures are reused (the row says so) instead of training twice. Prints a markdown table per run and the means over
+seeds; `--json PATH` writes the rows `{source, target, method, branch, accuracy, macro_f1, seed}`.
 """
 
 from __future__ import annotations
@@ -25,6 +36,9 @@ from tasks.loading import load_roles
 from tasks.models import load_classifier_dir, load_tokenizer
 from tasks.training import fine_tune
 
+BRANCH_METHODS = ("auto", "joint_training", "shift_adaptation")
+METHODS = ("tfidf", "source_only", "target_only", *BRANCH_METHODS)
+
 DEFAULT_DATA = Path(os.environ.get("ADAPTFLOW_DATA_DIR", "../shared/data/amazon-msd"))
 DOMAINS = ("books", "electronics", "kitchen")
 BUDGETS = {"small": {"model.max_length": 128, "train.epochs": 1},
@@ -35,6 +49,7 @@ def pair_config(data_dir: Path, source: str, target: str, budget: str, seed: int
     raw = {"data": {"source": str(data_dir / f"{source}.csv"), "target": str(data_dir / f"{target}.csv")},
            "split": {"seed": seed, "source_test_size": 400, "target_test_size": 400, "target_labeled_per_class": 25},
            "model": {}, "train": {"seed": seed, "batch_size": 16, "learning_rate": 5e-5},
+           "similarity": {"seed": seed}, "evaluation": {"baseline": False}, "tracking": {"enabled": False},
            "output": {"dir": str(workdir)}}
     for key, value in BUDGETS[budget].items():
         section, name = key.split(".")
@@ -51,19 +66,46 @@ def run_tfidf(roles) -> dict:
 
 
 def run_source_only(roles, config: AdaptflowConfig, workdir: Path) -> dict:
-    result = fine_tune(roles.source_train, roles.target_validation.iloc[0:0], roles.labels, config.model.name_or_path,
-                       config.model.max_length, config.train, workdir / "source_only", workdir / "checkpoints")
-    model_dir = str(result.model_dir)
-    predicted = predict(load_classifier_dir(model_dir), load_tokenizer(model_dir), roles.target_test["text"].tolist(),
+    return _fine_tuned(roles, config, roles.source_train, roles.target_validation.iloc[0:0], workdir / "source_only")
+
+
+def run_target_only(roles, config: AdaptflowConfig, workdir: Path) -> dict:
+    return _fine_tuned(roles, config, roles.target_labeled, roles.target_validation, workdir / "target_only")
+
+
+def _fine_tuned(roles, config: AdaptflowConfig, train, validation, model_dir: Path) -> dict:
+    result = fine_tune(train, validation, roles.labels, config.model.name_or_path, config.model.max_length,
+                       config.train, model_dir, model_dir.parent / "checkpoints")
+    saved = str(result.model_dir)
+    predicted = predict(load_classifier_dir(saved), load_tokenizer(saved), roles.target_test["text"].tolist(),
                         config.model.max_length, 64, resolve_precision(config.train.precision))
     return compute_metrics(roles.target_test["label"].tolist(), predicted.labels, roles.labels)
+
+
+def run_branch(config: AdaptflowConfig, branch: str, workdir: Path) -> tuple[dict, str, list[str]]:
+    """adaptflow's stages with `strategy.branch` = `branch`: (target metrics, branch taken, strategies applied)."""
+    from flows import stages
+
+    config = config.model_copy(update={
+        "strategy": config.strategy.model_copy(update={"branch": branch}),
+        "output": config.output.model_copy(update={"dir": workdir / branch}),
+        "similarity": config.similarity.model_copy(update={"cache_dir": workdir / "embedding-cache"}),
+    })
+    stages.validate(config)
+    decision = stages.similarity(config)
+    stages.prepare(config)
+    stages.train(config, "adapted")
+    report = stages.evaluate(config)
+    summary = stages.run_summary(config)
+    return report["metrics"], decision.branch, summary["strategies"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dir with <domain>.csv files")
-    parser.add_argument("--pairs", default="books:kitchen", help="source:target,... (default books:kitchen)")
-    parser.add_argument("--methods", default="tfidf,source_only")
+    parser.add_argument("--pairs", default=",".join(f"{a}:{b}" for a in DOMAINS for b in DOMAINS if a != b),
+                        help="source:target,... (default: the 6 ordered pairs of books, electronics, kitchen)")
+    parser.add_argument("--methods", default=",".join(METHODS), help=f"some of {','.join(METHODS)}")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="full")
     parser.add_argument("--workdir", type=Path, default=Path("outputs/benchmarks/adaptation"))
@@ -73,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"adaptation benchmark: data directory {args.data} not found; pass --data or set ADAPTFLOW_DATA_DIR",
               file=sys.stderr)
         return 1
+    methods = args.methods.split(",")
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        print(f"adaptation benchmark: unknown method {unknown[0]}; choose from {','.join(METHODS)}", file=sys.stderr)
+        return 1
     rows = []
     for pair in args.pairs.split(","):
         source, target = pair.split(":")
@@ -80,21 +127,83 @@ def main(argv: list[str] | None = None) -> int:
             workdir = args.workdir / f"{source}-{target}-{seed}"
             config = pair_config(args.data, source, target, args.budget, seed, workdir)
             roles = load_roles(config.data, config.split)
-            for method in args.methods.split(","):
+            done: dict[str, dict] = {}
+            # forced branches first, so that auto can reuse the one it takes
+            for method in sorted(methods, key=lambda m: m == "auto"):
                 started = time.perf_counter()
-                metrics = run_tfidf(roles) if method == "tfidf" else run_source_only(roles, config, workdir)
-                rows.append({"source": source, "target": target, "method": method, "branch": None,
-                             "accuracy": round(metrics["accuracy"], 4), "macro_f1": round(metrics["macro_f1"], 4),
-                             "seed": seed, "seconds": round(time.perf_counter() - started, 1)})
-                print(f"{source}->{target} seed {seed} {method}: accuracy {metrics['accuracy']:.4f}", flush=True)
-    print("\n| source | target | method | seed | accuracy | macro-F1 | seconds |\n|---|---|---|---|---|---|---|")
-    for row in rows:
-        print(f"| {row['source']} | {row['target']} | {row['method']} | {row['seed']} | {row['accuracy']:.4f} | "
-              f"{row['macro_f1']:.4f} | {row['seconds']} |")
+                branch, strategies, reused = None, [], None
+                if method == "tfidf":
+                    metrics = run_tfidf(roles)
+                elif method == "source_only":
+                    metrics = run_source_only(roles, config, workdir)
+                elif method == "target_only":
+                    metrics = run_target_only(roles, config, workdir)
+                elif method == "auto" and _decided_branch(config, workdir) in done:
+                    reused = _decided_branch(config, workdir)
+                    metrics, branch, strategies = (done[reused][key] for key in ("metrics", "branch", "strategies"))
+                else:
+                    metrics, branch, strategies = run_branch(config, method, workdir)
+                    done[method] = {"metrics": metrics, "branch": branch, "strategies": strategies}
+                row = {"source": source, "target": target, "method": method, "branch": branch,
+                       "accuracy": round(metrics["accuracy"], 4), "macro_f1": round(metrics["macro_f1"], 4),
+                       "seed": seed, "seconds": round(time.perf_counter() - started, 1), "strategies": strategies}
+                if reused:
+                    row["reused_from"] = reused
+                rows.append(row)
+                print(f"{source}->{target} seed {seed} {method}{f' ({branch})' if branch else ''}: accuracy "
+                      f"{metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f}", flush=True)
+                if args.json:
+                    _write_rows(args.json, rows)
+    print(table(rows))
+    print(means_table(rows))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        _write_rows(args.json, rows)
     return 0
+
+
+def _decided_branch(config: AdaptflowConfig, workdir: Path) -> str:
+    """The branch `auto` takes: the similarity decision alone (cheap, embeddings cached), before any training."""
+    from flows import stages
+
+    auto = config.model_copy(update={
+        "strategy": config.strategy.model_copy(update={"branch": "auto"}),
+        "output": config.output.model_copy(update={"dir": workdir / "auto"}),
+        "similarity": config.similarity.model_copy(update={"cache_dir": workdir / "embedding-cache"}),
+    })
+    stages.validate(auto)
+    return stages.similarity(auto).branch
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["", "| source | target | method | branch | seed | accuracy | macro-F1 | seconds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        method = row["method"] + (f" (= {row['reused_from']})" if row.get("reused_from") else "")
+        lines.append(f"| {row['source']} | {row['target']} | {method} | {row['branch'] or '-'} | {row['seed']} | "
+                     f"{row['accuracy']:.4f} | {row['macro_f1']:.4f} | {row['seconds']} |")
+    return "\n".join(lines)
+
+
+def means_table(rows: list[dict]) -> str:
+    """Mean accuracy per pair and method over the seeds run, and auto's gain over source-only."""
+    groups: dict[tuple[str, str, str], list[float]] = {}
+    for row in rows:
+        groups.setdefault((row["source"], row["target"], row["method"]), []).append(row["accuracy"])
+    lines = ["", "| source | target | method | seeds | mean accuracy | vs source_only |", "|---|---|---|---|---|---|"]
+    for (source, target, method), values in groups.items():
+        base = groups.get((source, target, "source_only"))
+        mean = sum(values) / len(values)
+        delta = f"{(mean - sum(base) / len(base)) * 100:+.2f} pt" if base and method != "source_only" else "-"
+        lines.append(f"| {source} | {target} | {method} | {len(values)} | {mean:.4f} | {delta} |")
+    return "\n".join(lines)
+
+
+def _write_rows(path: Path, rows: list[dict]) -> None:
+    """Write the rows so far (atomically: a killed run leaves the last complete list)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_suffix(path.suffix + ".tmp")
+    temp.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    temp.replace(path)
 
 
 if __name__ == "__main__":

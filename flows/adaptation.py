@@ -133,8 +133,10 @@ def _pipeline(config: AdaptflowConfig, tracker: Any) -> dict[str, Any]:
     if config.evaluation.baseline:
         cache.run(fine_tune.with_options(name="fine-tune-baseline"), "train-baseline", "baseline")
         track("train-baseline")
-    cache.run(fine_tune.with_options(name="fine-tune-adapted"), "train", "adapted")
+    trained = cache.run(fine_tune.with_options(name="fine-tune-adapted"), "train", "adapted")
     track("train")
+    if trained.get("strategies"):
+        print(f"training: {', '.join(trained['strategies'])}")
     cache.run(evaluate_target, "evaluate")
     track("evaluate")
     summary = stages.run_summary(config)

@@ -7,13 +7,14 @@ alone, in a fresh process, as DVC calls it; the flow passes only small results b
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from tasks.atomic import write_csv, write_json, write_parquet
+from tasks.atomic import atomic_dir, write_csv, write_json, write_parquet
 from tasks.augmentation import frequent_words
 from tasks.branching import Decision, build_joint_training_set, build_shift_training_set, decide_branch
 from tasks.config import AdaptflowConfig
@@ -27,12 +28,15 @@ from tasks.evaluation import (
     plot_domain_embeddings,
     plot_training_curves,
 )
-from tasks.inference import predict, resolve_precision
+from tasks.inference import predict, predict_probabilities, resolve_precision
+from tasks.language_modeling import MaskedLMObjective
 from tasks.loading import load_roles
+from tasks.pseudo_labeling import select_confident
 from tasks.resampling import importance_weights
 from tasks.similarity import measure_domain_shift
 from tasks.training import TrainResult, fine_tune
 from tasks.validation import failure_line
+from tasks.vocabulary import domain_specific_words, label_neutral, substitution_map
 
 STAGES = ("validate", "similarity", "prepare", "train-baseline", "train", "evaluate", "register")
 INPUT_FIELDS = ("source", "target", "target_labeled", "target_unlabeled", "target_test")
@@ -43,7 +47,7 @@ STAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "similarity": ("similarity", "strategy.branch", "model.name_or_path"),
     "prepare": ("strategy", "similarity", "split.seed"),
     "train-baseline": ("model", "train"),
-    "train": ("model", "train"),
+    "train": ("model", "train", "strategy"),
     "evaluate": ("evaluation", "model.max_length", "train.precision"),
     "register": ("tracking",),
 }
@@ -96,6 +100,10 @@ class Layout:
 
     def history(self, name: str) -> Path:
         return self.root / "models" / f"{name}_history.json"
+
+    @property
+    def pseudo_labels(self) -> Path:
+        return self.root / "training_set" / "pseudo_labeled.parquet"
 
     @property
     def checkpoints(self) -> Path:
@@ -186,12 +194,33 @@ def prepare(config: AdaptflowConfig) -> dict[str, Any]:
             importance = importance_weights(source_vectors, target_vectors,
                                             (1 / config.strategy.importance_clip, config.strategy.importance_clip),
                                             config.similarity.seed)
+        substitution = None
+        if "vocabulary_substitution" in config.strategy.shift_strategies:
+            substitution = vocabulary_mapping(config, source, pool["text"].tolist())
         frame, applied = build_shift_training_set(source, target, config.strategy, importance,
-                                                  frequent_words(pool["text"].tolist()), config.split.seed)
+                                                  frequent_words(pool["text"].tolist()), config.split.seed,
+                                                  substitution)
     write_parquet(layout.training_set, frame)
     summary = {"branch": decision.branch, "rows": len(frame), "strategies": applied}
+    if decision.branch == "shift_adaptation" and "vocabulary_substitution" in config.strategy.shift_strategies:
+        summary["substitutions"] = substitution or {}
     write_json(layout.training_set.parent / "summary.json", summary)
     return summary
+
+
+def vocabulary_mapping(config: AdaptflowConfig, source: pd.DataFrame, target_texts: list[str]) -> dict[str, str]:
+    """Source-specific word -> the target-specific word nearest to it (foundation-model embeddings of the words);
+    source words that carry the label (sentiment words) are left out."""
+    top = config.strategy.substitution_vocabulary
+    source_texts = source["text"].tolist()
+    source_words = label_neutral(domain_specific_words(source_texts, target_texts, top), source_texts,
+                                 source["label"].tolist())
+    target_words = domain_specific_words(target_texts, source_texts, top)
+    if not source_words or not target_words:
+        return {}
+    source_vectors, target_vectors = embed_pair(config, source_words, target_words)
+    return substitution_map(source_words, target_words, source_vectors, target_vectors,
+                            config.strategy.substitution_min_similarity)
 
 
 def measure_pair(config: AdaptflowConfig, source: pd.DataFrame, target: pd.DataFrame,
@@ -232,24 +261,89 @@ def embed_pair(config: AdaptflowConfig, first: list[str], second: list[str]):
 
 
 def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True) -> dict[str, Any]:
-    """Fine-tune the adapted model (on the branch's training set) or the source-only baseline."""
+    """Fine-tune the adapted model (on the branch's training set) or the source-only baseline.
+
+    In the shift-adaptation branch, `target_mlm` adds the target masked-LM loss to every step and `pseudo_labeling`
+    trains in two rounds: the first model labels the unlabelled target texts and the second round continues from
+    it on the labelled and the confidently pseudo-labelled target texts.
+    """
     layout = layout_of(config)
     validation = read_role(config, "target_validation")
+    labels = read_labels(config)
+    strategies: list[str] = []
+    mlm = None
     if which == "baseline":  # source data alone: no target row, not even for early stopping
         data, validation = read_role(config, "source_train"), validation.iloc[0:0]
     elif which == "adapted":
         data = _read_parquet(layout.training_set, "prepare")
+        decision = Decision.from_dict(_read_json(layout.similarity, "similarity"))
+        if decision.branch == "shift_adaptation":
+            strategies = [name for name in config.strategy.shift_strategies if name in ("pseudo_labeling",
+                                                                                        "target_mlm")]
+        if "target_mlm" in strategies:
+            mlm = MaskedLMObjective(tuple(target_pool(config)["text"]), config.strategy.mlm_weight,
+                                    config.strategy.mlm_probability)
     else:
         raise ConfigError(f"unknown model '{which}'; choose baseline or adapted")
-    result: TrainResult = fine_tune(
-        data, validation, read_labels(config), config.model.name_or_path,
-        config.model.max_length, config.train, layout.model(which), layout.checkpoints, progress=progress,
-    )
+    unlabeled = read_role(config, "target_unlabeled") if "pseudo_labeling" in strategies else None
+    applied = [f"target_mlm (masked-LM weight {config.strategy.mlm_weight:g} on {len(mlm.texts)} target texts)"] \
+        if mlm is not None else []
+    extra: dict[str, Any] = {}
+    if unlabeled is not None and not unlabeled.empty:
+        result, extra = _self_train(config, data, validation, labels, unlabeled, mlm, progress)
+        applied.append(f"pseudo_labeling ({extra['selected']} of {extra['candidates']} unlabelled target texts at "
+                       f"confidence >= {config.strategy.pseudo_label_threshold:g})")
+    else:
+        if which == "adapted":
+            write_parquet(layout.pseudo_labels, pd.DataFrame(columns=["text", "label", "confidence"]))
+        result = fine_tune(data, validation, labels, config.model.name_or_path, config.model.max_length,
+                           config.train, layout.model(which), layout.checkpoints, progress=progress, mlm=mlm)
     summary = {"model_dir": str(result.model_dir), "history": result.history, "best_epoch": result.best_epoch,
                "stopped_early": result.stopped_early, "resumed_from_epoch": result.resumed_from_epoch,
-               "n_train": result.n_train}
+               "n_train": result.n_train, "strategies": applied, **extra}
     write_json(layout.history(which), summary)
     return summary
+
+
+def _self_train(config: AdaptflowConfig, data: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ...],
+                unlabeled: pd.DataFrame, mlm: MaskedLMObjective | None,
+                progress: bool) -> tuple[TrainResult, dict[str, Any]]:
+    """Round 1 on the prepared set; pseudo-label the unlabelled target; round 2 continues on the target texts."""
+    from tasks.models import load_classifier_dir, load_tokenizer
+
+    layout = layout_of(config)
+    strategy = config.strategy
+    first_dir = layout.checkpoints / "self-training" / "round-1"
+    first = fine_tune(data, validation, labels, config.model.name_or_path, config.model.max_length, config.train,
+                      first_dir, layout.checkpoints, progress=progress, mlm=mlm)
+    probabilities = predict_probabilities(load_classifier_dir(str(first_dir)), load_tokenizer(str(first_dir)),
+                                          unlabeled["text"].tolist(), config.model.max_length,
+                                          config.evaluation.batch_size, resolve_precision(config.train.precision))
+    pseudo = select_confident(unlabeled["text"].tolist(), probabilities, labels, strategy.pseudo_label_threshold,
+                              strategy.pseudo_label_max_per_class)
+    write_parquet(layout.pseudo_labels, pseudo)
+    extra = {"candidates": len(unlabeled), "selected": len(pseudo),
+             "selected_per_class": {label: int((pseudo["label"] == label).sum()) for label in labels},
+             "round_1": {"history": first.history, "best_epoch": first.best_epoch}}
+    labelled = data[data["domain"] == "target"] if "domain" in data.columns else data.iloc[0:0]
+    second_set = pd.concat([labelled[["text", "label"]], pseudo[["text", "label"]]], ignore_index=True)
+    if pseudo.empty or second_set.empty:
+        extra["round_2"] = "skipped: no unlabelled target text reached the confidence threshold in every class"
+        with atomic_dir(layout.model("adapted")) as temp:  # the first-round model is the adapted model
+            shutil.copytree(first_dir, temp, dirs_exist_ok=True)
+        shutil.rmtree(first_dir.parent, ignore_errors=True)
+        return TrainResult(layout.model("adapted"), first.history, first.best_epoch, first.stopped_early,
+                           first.resumed_from_epoch, len(data)), extra
+    second_config = config.train.model_copy(update={"epochs": strategy.pseudo_label_epochs})
+    second = fine_tune(second_set.assign(weight=1.0), validation, labels, str(first_dir), config.model.max_length,
+                       second_config, layout.model("adapted"), layout.checkpoints, progress=progress, mlm=mlm)
+    offset = len(first.history)
+    history = [{**row, "round": 1} for row in first.history] + \
+        [{**row, "epoch": row["epoch"] + offset, "round": 2} for row in second.history]
+    if not config.train.keep_checkpoints:
+        shutil.rmtree(first_dir.parent, ignore_errors=True)
+    return TrainResult(second.model_dir, history, second.best_epoch + offset, second.stopped_early,
+                       second.resumed_from_epoch, len(data) + len(pseudo)), extra
 
 
 def evaluate(config: AdaptflowConfig) -> dict[str, Any]:
@@ -296,7 +390,9 @@ def run_summary(config: AdaptflowConfig) -> dict[str, Any]:
     decision = _read_json(layout.similarity, "similarity")
     prepared = _read_json(layout.training_set.parent / "summary.json", "prepare")
     report = _read_json(layout.reports / "metrics.json", "evaluate")
-    return {"branch": decision["branch"], "decision": decision, "strategies": prepared["strategies"],
+    trained = _read_json(layout.history("adapted"), "train")
+    return {"branch": decision["branch"], "decision": decision,
+            "strategies": prepared["strategies"] + trained.get("strategies", []),
             "rows": validation["counts"], "validation": validation["status"], **report}
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 from tasks.augmentation import augment_frame
 from tasks.config import SimilarityConfig, StrategyConfig
 from tasks.resampling import class_balance_weights
+from tasks.vocabulary import substitute_frame
 
 DEFAULT_BRANCH = "joint_training"
 
@@ -63,13 +64,22 @@ def decide_branch(setting: str, measures: dict[str, float] | None = None,
 
 
 def build_shift_training_set(source: pd.DataFrame, target: pd.DataFrame, strategy: StrategyConfig,
-                             importance: np.ndarray | None, vocabulary: list[str], seed: int) -> tuple[pd.DataFrame, list[str]]:
+                             importance: np.ndarray | None, vocabulary: list[str], seed: int,
+                             substitution: dict[str, str] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """The shift-adaptation branch's training set and the strategies it applied.
 
-    Source rows are re-weighted (importance weighting by the domain classifier's odds, class balancing), the labelled
-    target rows are augmented with in-domain edits, and the target part is weighted as in joint training.
+    Source rows are re-weighted (importance weighting by the domain classifier's odds, class balancing), a share of
+    the source texts gets source-specific words replaced by target words of the same role (vocabulary
+    substitution), the labelled target rows are augmented with in-domain edits, and the target part is weighted as
+    in joint training. Strategies that act at training time (pseudo-labelling, target masked-LM) are not applied
+    here.
     """
     applied = []
+    if "vocabulary_substitution" in strategy.shift_strategies and substitution:
+        source, changed = substitute_frame(source, substitution, strategy.substitution_share, seed)
+        shown = ", ".join(f"{a}->{b}" for a, b in list(substitution.items())[:5])
+        applied.append(f"vocabulary_substitution ({changed} source texts rewritten with {len(substitution)} "
+                       f"word mappings, e.g. {shown})")
     source_weights = np.ones(len(source))
     for name in strategy.shift_strategies:
         if name == "importance_weighting" and importance is not None:

@@ -37,6 +37,8 @@ class DataConfig(_Section):
     text_separator: str = Field(". ", description="Put between the text columns when joining them.")
     label_column: str = "label"
     format: Literal["auto", "csv", "tsv", "parquet", "jsonl", "hf"] = "auto"
+    root: Path | None = Field(None, description="When set, every data file must resolve (links followed) inside "
+                              "this directory; a path or link leading elsewhere is refused.")
 
     @model_validator(mode="after")
     def _target_given_once(self) -> DataConfig:
@@ -113,20 +115,42 @@ class SimilarityConfig(_Section):
     cache_dir: Path = Field(Path(".adaptflow-cache/embeddings"), description="Embedding cache (content hashes).")
 
 
+ShiftStrategy = Literal["importance_weighting", "class_balance", "augmentation", "vocabulary_substitution",
+                       "pseudo_labeling", "target_mlm"]
+SHIFT_STRATEGIES: tuple[str, ...] = ShiftStrategy.__args__  # type: ignore[attr-defined]
+
+
 class StrategyConfig(_Section):
-    """Which branch adapts the model, and how the joint branch weighs the target domain."""
+    """Which branch adapts the model, how the joint branch weighs the target domain, and what the shift-adaptation
+    branch does (its strategies compose, in the order listed)."""
 
     branch: Literal["auto", "joint_training", "shift_adaptation"] = "auto"
     target_weight: float | None = Field(
         None, gt=0, description="Loss weight of labelled target rows; null = both domains carry equal weight."
     )
-    shift_strategies: list[Literal["importance_weighting", "class_balance", "augmentation"]] = Field(
-        ["importance_weighting", "class_balance", "augmentation"],
-        description="What the shift_adaptation branch does, in this order.",
+    shift_strategies: list[ShiftStrategy] = Field(
+        ["vocabulary_substitution", "importance_weighting", "class_balance", "augmentation", "pseudo_labeling"],
+        description="What the shift_adaptation branch does (text rewriting, then weights, then augmentation, then "
+                    "the training-time strategies): vocabulary_substitution, importance_weighting, class_balance, "
+                    "augmentation, pseudo_labeling, target_mlm.",
     )
     augment_copies: int = Field(2, ge=0, description="Augmented copies per labelled target text.")
     augment_rate: float = Field(0.1, ge=0, le=0.5, description="Share of tokens swapped/deleted/inserted per copy.")
     importance_clip: float = Field(10.0, gt=1, description="Importance weights are clipped to [1/clip, clip].")
+    substitution_share: float = Field(0.5, ge=0, le=1, description="Share of source texts whose source-specific "
+                                      "words are replaced by target words of the same role.")
+    substitution_vocabulary: int = Field(150, ge=1, description="Domain-specific words considered on each side.")
+    substitution_min_similarity: float = Field(0.5, ge=-1, le=1, description="Least cosine similarity (word "
+                                               "embeddings) for a source word to be mapped to a target word.")
+    pseudo_label_threshold: float = Field(0.9, ge=0.5, le=1, description="Least confidence for an unlabelled "
+                                          "target text to join the training set with its predicted label.")
+    pseudo_label_max_per_class: int = Field(400, ge=1, description="Most pseudo-labelled texts per class "
+                                            "(the most confident first; classes are kept equal).")
+    pseudo_label_epochs: int = Field(1, ge=1, description="Epochs of the second round, which continues from the "
+                                     "first-round model on the labelled and pseudo-labelled target texts.")
+    mlm_weight: float = Field(1.0, gt=0, description="Weight of the target masked-LM loss added to the "
+                              "classification loss (UDALM-style mixed objective).")
+    mlm_probability: float = Field(0.15, gt=0, lt=1, description="Share of target tokens masked.")
 
 
 class TrainConfig(_Section):

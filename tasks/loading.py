@@ -22,8 +22,19 @@ from tasks.tables import read_table
 
 def read_examples(path: Path, data: DataConfig, labelled: bool = True) -> pd.DataFrame:
     """Read one file and map its columns to `text` (and `label` when `labelled`)."""
-    raw = read_table(path, data.format)
+    raw = read_table(confined(path, data.root), data.format)
     return to_examples(raw, path, data.text_columns, data.label_column if labelled else None, data.text_separator)
+
+
+def confined(path: Path, root: Path | None) -> Path:
+    """`path`, if it resolves (links followed) inside `root` (no check when `root` is None); else ConfigError."""
+    if root is None:
+        return path
+    resolved, allowed = Path(path).resolve(), Path(root).resolve()
+    if resolved != allowed and allowed not in resolved.parents:
+        raise ConfigError(f"{path}: resolves to {resolved}, outside data.root {allowed}; move the file under "
+                          "data.root or change data.root")
+    return path
 
 
 def load_roles(data: DataConfig, split: SplitConfig) -> DataRoles:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tasks.archives import is_archive, safe_extract
 from tasks.errors import DataError
 
 FORMAT_BY_SUFFIX = {
@@ -41,10 +42,16 @@ def detect_format(path: Path, fmt: str = "auto") -> str:
 
 
 def read_table(path: Path, fmt: str = "auto") -> pd.DataFrame:
-    """Read a data file into a DataFrame of strings; raise DataError with a one-line reason if it can't be read."""
+    """Read a data file into a DataFrame of strings; raise DataError with a one-line reason if it can't be read.
+
+    An archive (.zip, .tar, .tar.gz, .tgz) holding exactly one data file is read as that file, after a safe
+    extraction into a temporary directory.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found; check the path in params.yaml (data.*) or on the command line")
+    if is_archive(path):
+        return _read_archive(path, fmt)
     kind = detect_format(path, fmt)
     readers = {"csv": _read_delimited, "tsv": _read_delimited, "parquet": _read_parquet, "jsonl": _read_jsonl,
                "hf": _read_hf_dir}
@@ -52,6 +59,22 @@ def read_table(path: Path, fmt: str = "auto") -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{path}: has no data rows (empty or header only); add rows or pick another file")
     return frame
+
+
+def _read_archive(path: Path, fmt: str) -> pd.DataFrame:
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="adaptflow-archive-") as temp:
+        members = safe_extract(path, Path(temp))
+        tables = [m for m in members if m.suffix.lower() in FORMAT_BY_SUFFIX and not m.name.startswith(".")]
+        if len(tables) != 1:
+            found = ", ".join(str(m) for m in tables) or "none"
+            raise DataError(f"{path}: an archive must hold exactly one data file "
+                            f"({', '.join(sorted(FORMAT_BY_SUFFIX))}); found {len(tables)}: {found}")
+        try:
+            return read_table(Path(temp) / tables[0], fmt)
+        except DataError as exc:  # name the member inside the archive, not the temporary file
+            raise DataError(str(exc).replace(str(Path(temp) / tables[0]), f"{path}::{tables[0]}")) from None
 
 
 def decode_utf8(raw: bytes, path: Path) -> str:

@@ -284,8 +284,13 @@ class RunTracker:
                    for row in history["history"] for key, value in row.items()
                    if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value)]
         metrics.append(Metric(f"{which}.best_epoch", float(history["best_epoch"]), stamp, 0))
+        if "selected" in history:  # self-training: how many unlabelled target texts got a pseudo-label
+            metrics += [Metric(f"{which}.pseudo_label_candidates", float(history["candidates"]), stamp, 0),
+                        Metric(f"{which}.pseudo_labeled", float(history["selected"]), stamp, 0)]
         self._batch(metrics)
         self.client.log_artifact(self.run_id, str(layout.history(which)), "training")
+        if "selected" in history and layout.pseudo_labels.is_file():
+            self.client.log_artifact(self.run_id, str(layout.pseudo_labels), "training")
 
     @_timed
     def log_evaluation(self, layout: Any, report_markdown: str | None = None) -> dict[str, Any]:

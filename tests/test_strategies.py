@@ -1,0 +1,216 @@
+"""The shift-adaptation strategies beyond re-weighting: vocabulary substitution, pseudo-labelling, target masked-LM."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from flows import stages
+from tasks.branching import build_shift_training_set
+from tasks.config import StrategyConfig, TrainConfig
+from tasks.language_modeling import MaskedBatches, MaskedLMObjective, build_mlm_head
+from tasks.models import load_classifier, load_classifier_dir, load_tokenizer
+from tasks.pseudo_labeling import select_confident
+from tasks.training import fine_tune
+from tasks.vocabulary import (
+    domain_specific_words,
+    label_neutral,
+    substitute_frame,
+    substitute_text,
+    substitution_map,
+)
+from tests.conftest import SAMPLE
+
+LABELS = ("negative", "positive")
+BOOKS = ["The novel's author writes well", "a gripping novel, the author at her best", "the plot of this novel",
+         "the author's second novel is dull", "I read the novel twice", "the novel has a slow plot"]
+KITCHEN = ["the blender's motor is loud", "this blender crushes ice", "a blender with a weak motor",
+           "the kettle and the blender broke", "the blender's lid leaks", "the motor of the kettle"]
+
+
+# --- vocabulary substitution -------------------------------------------------------------------------------------
+
+def test_domain_specific_words_are_those_over_represented_on_one_side():
+    assert domain_specific_words(BOOKS, KITCHEN, top=3, min_count=2) == ["novel", "author", "plot"]
+    assert domain_specific_words(KITCHEN, BOOKS, top=2, min_count=2) == ["blender", "motor"]
+    assert domain_specific_words(BOOKS, KITCHEN, top=3) == ["novel"]  # "author" is seen twice: below min_count
+    assert "the" not in domain_specific_words(BOOKS, KITCHEN, top=50)  # stopwords are never mapped
+
+
+def test_words_that_carry_the_label_are_never_substituted():
+    texts = ["boring novel", "boring plot", "great novel", "great plot", "novel", "plot"]
+    labels = ["negative", "negative", "positive", "positive", "negative", "positive"]
+    assert label_neutral(["boring", "great", "novel", "plot"], texts, labels) == ["novel", "plot"]
+
+
+def test_each_source_word_maps_to_its_nearest_target_word_above_the_similarity_floor():
+    source_vectors = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    target_vectors = np.array([[0.9, 0.1], [0.1, 0.9]])
+    mapping = substitution_map(["novel", "author", "chapter"], ["blender", "maker"], source_vectors, target_vectors,
+                               min_similarity=0.5)
+    assert mapping == {"novel": "blender", "author": "maker"}  # "chapter" is near nothing: left alone
+
+
+def test_substitution_replaces_whole_words_keeps_capitals_and_is_seeded():
+    mapping = {"novel": "blender", "author": "maker"}
+    assert substitute_text("Novel by the author; novella stays", mapping) == "Blender by the maker; novella stays"
+    frame = pd.DataFrame({"text": BOOKS, "label": ["positive"] * 6})
+    changed, count = substitute_frame(frame, mapping, share=1.0, seed=0)
+    assert count == 6 and not changed["text"].str.contains("novel").any()
+    assert changed["label"].tolist() == frame["label"].tolist() and frame["text"].tolist() == BOOKS
+    half, _ = substitute_frame(frame, mapping, share=0.5, seed=3)
+    assert half.equals(substitute_frame(frame, mapping, share=0.5, seed=3)[0])
+
+
+def test_the_shift_training_set_rewrites_a_share_of_the_source_with_the_mapping():
+    source = pd.DataFrame({"text": BOOKS * 5, "label": ["a", "b"] * 15})
+    target = pd.DataFrame({"text": KITCHEN[:2], "label": ["a", "b"]})
+    strategy = StrategyConfig(shift_strategies=["vocabulary_substitution"], substitution_share=1.0)
+    frame, applied = build_shift_training_set(source, target, strategy, None, [], seed=0,
+                                              substitution={"novel": "blender"})
+    assert applied[0].startswith("vocabulary_substitution (30 source texts rewritten with 1 word mappings")
+    assert not frame[frame.domain == "source"]["text"].str.contains("novel").any()
+
+
+def test_prepare_maps_words_with_the_foundation_model_and_records_the_mapping(tiny_config):
+    config = tiny_config.model_copy(update={"strategy": StrategyConfig(
+        branch="shift_adaptation", shift_strategies=["vocabulary_substitution"], substitution_min_similarity=-1.0)})
+    config = config.model_copy(update={"data": config.data.model_copy(update={"source": SAMPLE / "books.csv"})})
+    stages.validate(config)
+    stages.similarity(config)
+    summary = stages.prepare(config)
+    assert summary["substitutions"], "books -> kitchen has domain-specific words on both sides"
+    target_words = set(domain_specific_words(stages.target_pool(config)["text"].tolist(),
+                                             stages.read_role(config, "source_train")["text"].tolist(), 150))
+    assert set(summary["substitutions"].values()) <= target_words
+    assert summary["strategies"][0].startswith("vocabulary_substitution")
+
+
+# --- pseudo-labelling ----------------------------------------------------------------------------------------------
+
+def test_only_confident_predictions_become_pseudo_labels_equal_per_class_most_confident_first():
+    texts = ["a", "b", "c", "d", "e", "f"]
+    probabilities = np.array([[0.95, 0.05], [0.99, 0.01], [0.6, 0.4], [0.02, 0.98], [0.3, 0.7], [0.97, 0.03]])
+    chosen = select_confident(texts, probabilities, LABELS, threshold=0.9, max_per_class=10)
+    # three confident negatives but one confident positive: one of each, the most confident negative first
+    assert chosen[["text", "label"]].values.tolist() == [["b", "negative"], ["d", "positive"]]
+    assert chosen["confidence"].min() >= 0.9
+    capped = select_confident(texts * 2, np.vstack([probabilities] * 2), LABELS, threshold=0.9, max_per_class=1)
+    assert capped["label"].tolist() == ["negative", "positive"]
+
+
+def test_no_pseudo_label_when_a_class_has_no_confident_text():
+    chosen = select_confident(["a", "b"], np.array([[0.99, 0.01], [0.95, 0.05]]), LABELS, 0.9, 10)
+    assert chosen.empty and list(chosen.columns) == ["text", "label", "confidence"]
+
+
+def test_the_shift_branch_self_trains_in_two_rounds_on_pseudo_labelled_target_texts(tiny_config, tmp_path):
+    # a near domain, so that the tiny random model's first round predicts both classes
+    kitchen = pd.read_csv(SAMPLE / "kitchen.csv")
+    files = {}
+    for role, rows in {"source": kitchen.iloc[:240], "target_labeled": kitchen.iloc[240:260],
+                       "target_unlabeled": kitchen.iloc[260:340], "target_test": kitchen.iloc[340:]}.items():
+        files[role] = tmp_path / f"{role}.csv"
+        rows.to_csv(files[role], index=False)
+    data = tiny_config.data.model_copy(update={"target": None, **files})
+    config = tiny_config.model_copy(update={"data": data, "strategy": StrategyConfig(
+        branch="shift_adaptation", shift_strategies=["pseudo_labeling"], pseudo_label_threshold=0.5,
+        pseudo_label_max_per_class=20, pseudo_label_epochs=1, target_weight=1.0)})
+    config.train.epochs, config.split.source_test_size = 3, 0
+    for stage in ("validate", "similarity", "prepare"):
+        getattr(stages, stage)(config)
+    summary = stages.train(config, "adapted", progress=False)
+    layout = stages.layout_of(config)
+    pseudo = pd.read_parquet(layout.pseudo_labels)
+    unlabeled = stages.read_role(config, "target_unlabeled")
+    assert 0 < summary["selected"] == len(pseudo) <= 40 and summary["candidates"] == len(unlabeled)
+    assert set(pseudo["text"]) <= set(unlabeled["text"])  # labels only for texts the model never saw labelled
+    assert pseudo["label"].value_counts().nunique() == 1  # classes kept equal
+    rounds = [row["round"] for row in summary["history"]]
+    assert rounds[-1] == 2 and set(rounds[:-1]) == {1}  # round 1 (may stop early), then one epoch of round 2
+    assert [row["epoch"] for row in summary["history"]] == list(range(1, len(rounds) + 1))
+    assert summary["strategies"][0].startswith("pseudo_labeling")
+    assert load_classifier_dir(summary["model_dir"]).config.id2label == {0: "negative", 1: "positive"}
+    assert not (layout.checkpoints / "self-training").exists()  # the first-round model is not left behind
+    saved = json.loads(layout.history("adapted").read_text())
+    assert saved["round_1"]["history"] and saved["selected_per_class"]["negative"] == len(pseudo) // 2
+
+
+def test_the_joint_branch_neither_pseudo_labels_nor_runs_masked_lm(tiny_config):
+    config = tiny_config.model_copy(update={"strategy": StrategyConfig(
+        branch="joint_training", shift_strategies=["pseudo_labeling", "target_mlm"])})
+    for stage in ("validate", "similarity", "prepare"):
+        getattr(stages, stage)(config)
+    summary = stages.train(config, "adapted", progress=False)
+    assert summary["strategies"] == [] and "selected" not in summary
+    assert pd.read_parquet(stages.layout_of(config).pseudo_labels).empty
+
+
+# --- target-domain masked language modelling ------------------------------------------------------------------------
+
+def test_the_mlm_head_decoder_is_tied_to_the_word_embeddings(tiny_model_dir):
+    model = load_classifier(str(tiny_model_dir), LABELS)
+    head = build_mlm_head(model)
+    assert head.decoder.weight is model.get_input_embeddings().weight
+    hidden = torch.randn(3, model.config.hidden_size)
+    assert head(hidden).shape == (3, model.config.vocab_size)
+
+
+def test_masked_batches_are_seeded_per_epoch_and_mask_about_the_configured_share(tiny_model_dir):
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    texts = tuple(pd.read_csv(SAMPLE / "kitchen.csv")["text"].head(64))
+    batches = MaskedBatches(tokenizer, MaskedLMObjective(texts, probability=0.15), 48, 16, seed=0)
+    first = batches.batch(1, 0)
+    again = MaskedBatches(tokenizer, MaskedLMObjective(texts, probability=0.15), 48, 16, seed=0).batch(1, 0)
+    assert torch.equal(first["input_ids"], again["input_ids"]) and torch.equal(first["labels"], again["labels"])
+    assert not torch.equal(first["labels"], batches.batch(2, 0)["labels"])
+    real = first["attention_mask"].bool()
+    share = (first["labels"][real] != -100).float().mean().item()
+    assert 0.05 < share < 0.3
+    masked_positions = first["labels"] != -100
+    assert (first["input_ids"][masked_positions] == tokenizer.mask_token_id).float().mean() > 0.5
+
+
+def test_training_with_the_target_mlm_loss_lowers_it_and_saves_a_plain_classifier(tmp_path, tiny_model_dir):
+    frame = pd.read_csv(SAMPLE / "kitchen.csv")
+    data = pd.DataFrame({"text": frame["title"] + ". " + frame["text"], "label": frame["label"]}).iloc[:96]
+    target_texts = tuple(pd.read_csv(SAMPLE / "electronics.csv")["text"].head(96))
+    objective = MaskedLMObjective(target_texts, weight=1.0)
+    config = TrainConfig(epochs=3, batch_size=16, learning_rate=5e-3, freeze_embeddings=False, precision="fp32",
+                         early_stopping_patience=0, warmup_ratio=0.0)
+    plain = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "plain",
+                      tmp_path / "ck", progress=False)
+    mixed = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "mixed",
+                      tmp_path / "ck", progress=False, mlm=objective)
+    assert mixed.history[0]["train_loss"] > plain.history[0]["train_loss"] + 5  # the MLM loss (~ln 30k) is added
+    assert mixed.history[-1]["train_loss"] < mixed.history[0]["train_loss"]
+    saved = load_classifier_dir(str(mixed.model_dir))
+    assert not any("mlm" in name for name, _ in saved.named_parameters())  # the head is not saved with it
+
+
+def test_an_mlm_run_resumes_from_its_checkpoint_to_the_same_weights(tmp_path, tiny_model_dir):
+    frame = pd.read_csv(SAMPLE / "kitchen.csv")
+    data = pd.DataFrame({"text": frame["text"], "label": frame["label"]}).iloc[:64]
+    objective = MaskedLMObjective(tuple(frame["text"].iloc[64:128]))
+    config = TrainConfig(epochs=2, batch_size=16, learning_rate=5e-3, freeze_embeddings=False, precision="fp32",
+                         early_stopping_patience=0, keep_checkpoints=True)
+    whole = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "whole",
+                      tmp_path / "ck-whole", progress=False, mlm=objective)
+    stopped = []
+
+    def stop_after_first(epoch, row):
+        if epoch == 1:
+            stopped.append(row)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "resumed",
+                  tmp_path / "ck", progress=False, mlm=objective, on_epoch_end=stop_after_first)
+    resumed = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "resumed",
+                        tmp_path / "ck", progress=False, mlm=objective)
+    assert resumed.resumed_from_epoch == 1
+    assert resumed.history[-1]["train_loss"] == pytest.approx(whole.history[-1]["train_loss"], rel=1e-5)
