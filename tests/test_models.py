@@ -36,6 +36,19 @@ def test_custom_code_in_config_is_refused(tmp_path, tiny_model_dir):
 
 
 @pytest.mark.reliability
+def test_trust_remote_code_in_config_is_refused_and_its_module_never_runs(tmp_path, tiny_model_dir):
+    model = copy_model(tiny_model_dir, tmp_path)
+    canary = tmp_path / "canary"
+    (model / "evil.py").write_text(f"open({str(canary)!r}, 'w').write('ran')\n")
+    config = json.loads((model / "config.json").read_text())
+    config["trust_remote_code"] = True
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="asks to run custom code"):
+        load_classifier(str(model), ("a", "b"))
+    assert not canary.exists()
+
+
+@pytest.mark.reliability
 def test_pickled_weights_are_never_loaded(tmp_path, tiny_model_dir):
     model = copy_model(tiny_model_dir, tmp_path)
     (model / "model.safetensors").unlink()

@@ -77,6 +77,7 @@ def test_params_are_the_flat_config_with_secrets_masked(tiny_config):
 
 # --- runs and the registry through the flow --------------------------------------------------------------------------
 
+@pytest.mark.reliability
 def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_aliases(prefect_harness, tiny_config,
                                                                                     mlflow_store):
     import mlflow
@@ -155,6 +156,7 @@ def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_alia
     assert len(client.search_model_versions(f"name = '{NAME}'")) == 2
 
 
+@pytest.mark.reliability
 def test_a_failed_flow_ends_its_run_failed_and_registers_nothing(prefect_harness, tiny_config, mlflow_store):
     from mlflow import MlflowClient
 
@@ -172,6 +174,7 @@ def test_a_failed_flow_ends_its_run_failed_and_registers_nothing(prefect_harness
     assert client.search_model_versions(f"name = '{NAME}'") == []
 
 
+@pytest.mark.reliability
 def test_an_unreachable_server_fails_the_flow_before_training_naming_the_uri(prefect_harness, tiny_config):
     from flows.adaptation import adaptation_flow
     from tasks.errors import TrackingError
@@ -184,6 +187,7 @@ def test_an_unreachable_server_fails_the_flow_before_training_naming_the_uri(pre
     assert not tiny_config.output.dir.exists()
 
 
+@pytest.mark.reliability
 def test_runs_left_running_by_a_killed_process_are_ended_killed_on_the_next_start(tiny_config, mlflow_store):
     from mlflow import MlflowClient
 
