@@ -16,14 +16,17 @@ def class_balance_weights(labels: pd.Series) -> np.ndarray:
 
 def importance_weights(source: np.ndarray, target: np.ndarray, clip: tuple[float, float] = (0.1, 10.0),
                        seed: int = 0) -> np.ndarray:
-    """Odds p(target|x)/p(source|x) of a logistic domain classifier for each source row, clipped, mean 1.
+    """Odds p(target|x)/p(source|x) of a logistic domain classifier for each source row, relative to the median
+    source row, clipped, mean 1.
 
-    The odds are corrected for the two sample sizes, so a source row that looks like the target gets weight > 1.
+    The odds are corrected for the two sample sizes, so a source row that looks more like the target than the
+    typical source row gets weight > 1. They are taken relative to the median and clipped to `clip` *before* the
+    mean is set to 1: when the domains are (nearly) separable, every raw odds is tiny and differs by orders of
+    magnitude, and clipping raw odds would let a handful of rows carry most of the weight.
     """
     features = np.vstack([source, target])
     domains = np.r_[np.zeros(len(source)), np.ones(len(target))]
     classifier = LogisticRegression(max_iter=1000, random_state=seed).fit(features, domains)
-    p_target = classifier.predict_proba(source)[:, 1]
-    odds = p_target / np.clip(1.0 - p_target, 1e-6, None) * (len(source) / len(target))
-    weights = np.clip(odds, *clip)
-    return weights / weights.mean()
+    log_odds = classifier.decision_function(source) + np.log(len(source) / len(target))
+    relative = np.exp(np.clip(log_odds - np.median(log_odds), np.log(clip[0]), np.log(clip[1])))
+    return relative / relative.mean()

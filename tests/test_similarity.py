@@ -91,6 +91,16 @@ def test_importance_weights_favour_source_rows_that_look_like_the_target():
     assert weights[100:].mean() > 5 * weights[:100].mean()
 
 
+def test_importance_weights_stay_spread_when_the_domains_are_separable():
+    # most source rows are far from the target, a few sit inside it (as with real, separable review domains)
+    source = np.vstack([RNG.normal(size=(290, 4)), RNG.normal(loc=19.0, size=(10, 4))])
+    target = RNG.normal(loc=20.0, size=(300, 4))
+    weights = importance_weights(source, target)
+    effective = weights.sum() ** 2 / (weights**2).sum()
+    assert effective > 0.3 * len(weights)  # not a handful of rows carrying all the weight
+    assert weights.max() / np.median(weights) <= 10 + 1e-9
+
+
 def test_class_balance_gives_each_class_the_same_total_weight():
     labels = pd.Series(["a"] * 30 + ["b"] * 10)
     weights = class_balance_weights(labels)
