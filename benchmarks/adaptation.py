@@ -29,9 +29,11 @@ from pathlib import Path
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from tasks.config import AdaptflowConfig, build_config
+from tasks.config import AdaptflowConfig, apply_overrides, build_config
+from tasks.devices import resolve_device, resolve_precision
+from tasks.errors import AdaptflowError
 from tasks.evaluation import compute_metrics
-from tasks.inference import predict, resolve_precision
+from tasks.inference import predict
 from tasks.loading import load_roles
 from tasks.models import load_classifier_dir, load_tokenizer
 from tasks.training import fine_tune
@@ -45,7 +47,8 @@ BUDGETS = {"small": {"model.max_length": 128, "train.epochs": 1},
            "full": {"model.max_length": 256, "train.epochs": 2}}
 
 
-def pair_config(data_dir: Path, source: str, target: str, budget: str, seed: int, workdir: Path) -> AdaptflowConfig:
+def pair_config(data_dir: Path, source: str, target: str, budget: str, seed: int, workdir: Path,
+                overrides: tuple[str, ...] = ()) -> AdaptflowConfig:
     raw = {"data": {"source": str(data_dir / f"{source}.csv"), "target": str(data_dir / f"{target}.csv")},
            "split": {"seed": seed, "source_test_size": 400, "target_test_size": 400, "target_labeled_per_class": 25},
            "model": {}, "train": {"seed": seed, "batch_size": 16, "learning_rate": 5e-5},
@@ -54,7 +57,7 @@ def pair_config(data_dir: Path, source: str, target: str, budget: str, seed: int
     for key, value in BUDGETS[budget].items():
         section, name = key.split(".")
         raw[section][name] = value
-    return build_config(raw, "benchmark")
+    return build_config(apply_overrides(raw, list(overrides)), "benchmark")
 
 
 def run_tfidf(roles) -> dict:
@@ -77,8 +80,10 @@ def _fine_tuned(roles, config: AdaptflowConfig, train, validation, model_dir: Pa
     result = fine_tune(train, validation, roles.labels, config.model.name_or_path, config.model.max_length,
                        config.train, model_dir, model_dir.parent / "checkpoints")
     saved = str(result.model_dir)
-    predicted = predict(load_classifier_dir(saved), load_tokenizer(saved), roles.target_test["text"].tolist(),
-                        config.model.max_length, 64, resolve_precision(config.train.precision))
+    device = resolve_device(config.train.device)
+    predicted = predict(load_classifier_dir(saved).to(device), load_tokenizer(saved),
+                        roles.target_test["text"].tolist(), config.model.max_length, 64,
+                        resolve_precision(config.train.precision, device))
     return compute_metrics(roles.target_test["label"].tolist(), predicted.labels, roles.labels)
 
 
@@ -110,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="full")
     parser.add_argument("--workdir", type=Path, default=Path("outputs/benchmarks/adaptation"))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                        help="override one setting for every method, e.g. --set train.device=cuda (repeatable)")
+    parser.add_argument("--label", default="", help="appended to each method name in the rows (a variant's name)")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
         print(f"adaptation benchmark: data directory {args.data} not found; pass --data or set ADAPTFLOW_DATA_DIR",
@@ -125,7 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         source, target = pair.split(":")
         for seed in (int(s) for s in args.seeds.split(",")):
             workdir = args.workdir / f"{source}-{target}-{seed}"
-            config = pair_config(args.data, source, target, args.budget, seed, workdir)
+            try:
+                config = pair_config(args.data, source, target, args.budget, seed, workdir, tuple(args.overrides))
+            except AdaptflowError as error:
+                print(f"adaptation benchmark: {error}", file=sys.stderr)
+                return 1
             roles = load_roles(config.data, config.split)
             done: dict[str, dict] = {}
             # forced branches first, so that auto can reuse the one it takes
@@ -144,13 +156,13 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     metrics, branch, strategies = run_branch(config, method, workdir)
                     done[method] = {"metrics": metrics, "branch": branch, "strategies": strategies}
-                row = {"source": source, "target": target, "method": method, "branch": branch,
+                row = {"source": source, "target": target, "method": method + args.label, "branch": branch,
                        "accuracy": round(metrics["accuracy"], 4), "macro_f1": round(metrics["macro_f1"], 4),
                        "seed": seed, "seconds": round(time.perf_counter() - started, 1), "strategies": strategies}
                 if reused:
                     row["reused_from"] = reused
                 rows.append(row)
-                print(f"{source}->{target} seed {seed} {method}{f' ({branch})' if branch else ''}: accuracy "
+                print(f"{source}->{target} seed {seed} {method}{args.label}{f' ({branch})' if branch else ''}: accuracy "
                       f"{metrics['accuracy']:.4f} macro-F1 {metrics['macro_f1']:.4f}", flush=True)
                 if args.json:
                     _write_rows(args.json, rows)

@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from tasks.branching import decide_branch
-from tasks.config import SimilarityConfig
+from tasks.config import DataConfig, SimilarityConfig
+from tasks.devices import resolve_precision
 from tasks.embeddings import embed_texts
-from tasks.inference import resolve_precision
 from tasks.loading import read_examples
-from tasks.config import DataConfig
 from tasks.similarity import measure_domain_shift
 
 DEFAULT_DATA = Path(os.environ.get("ADAPTFLOW_DATA_DIR", "../shared/data/amazon-msd"))

@@ -48,7 +48,8 @@ def bare_engine(config, workdir: Path) -> float:
     """The two fine-tunes and the predictions, straight on the engine, on the data the flow prepared."""
     import pandas as pd
 
-    from tasks.inference import predict, resolve_precision
+    from tasks.devices import resolve_precision
+    from tasks.inference import predict
     from tasks.models import load_classifier_dir, load_tokenizer
     from tasks.training import fine_tune
 

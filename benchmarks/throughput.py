@@ -32,8 +32,9 @@ import torch
 
 from tasks.batching import make_batches, pad_id_of, tokenize
 from tasks.config import TrainConfig
+from tasks.devices import resolve_precision
 from tasks.evaluation import compute_metrics
-from tasks.inference import predict_probabilities, resolve_precision
+from tasks.inference import predict_probabilities
 from tasks.loading import load_roles
 from tasks.models import load_classifier, load_tokenizer
 from tasks.training import fine_tune, make_optimizer, train_epoch

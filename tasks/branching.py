@@ -97,7 +97,8 @@ def build_shift_training_set(source: pd.DataFrame, target: pd.DataFrame, strateg
     target_part = pd.concat([target[["text", "label"]], augmented[["text", "label"]]], ignore_index=True)
     if target_part.empty:
         return source_part.reset_index(drop=True), applied
-    weight = strategy.target_weight if strategy.target_weight is not None else len(source) / len(target_part)
+    weight = strategy.shift_target_weight if strategy.shift_target_weight is not None \
+        else len(source) / len(target_part)
     target_part = target_part.assign(domain="target", weight=float(weight))
     return pd.concat([source_part, target_part], ignore_index=True), applied
 

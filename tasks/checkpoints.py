@@ -42,7 +42,9 @@ def save_checkpoint(root: Path, epoch: int, model, optimizer, scheduler, state: 
     with atomic_dir(target) as temp:
         save_model(model, str(temp / WEIGHTS_FILE))
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                    "torch_rng": torch.get_rng_state()}, temp / TRAINING_FILE)
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+                   temp / TRAINING_FILE)
         (temp / STATE_FILE).write_text(json.dumps({**state, "epoch": epoch}), encoding="utf-8")
     for older in root.glob("epoch-*"):
         if older != target and _epoch_of(older) < epoch:
@@ -66,10 +68,12 @@ def latest_checkpoint(root: Path) -> Checkpoint | None:
 def restore_checkpoint(checkpoint: Checkpoint, model, optimizer, scheduler) -> None:
     """Load weights, optimizer, scheduler and RNG state from a complete checkpoint."""
     load_model(model, str(checkpoint.path / WEIGHTS_FILE))
-    saved = torch.load(checkpoint.path / TRAINING_FILE, weights_only=True)
-    optimizer.load_state_dict(saved["optimizer"])
+    saved = torch.load(checkpoint.path / TRAINING_FILE, weights_only=True, map_location="cpu")
+    optimizer.load_state_dict(saved["optimizer"])  # moves the state to the parameters' device
     scheduler.load_state_dict(saved["scheduler"])
     torch.set_rng_state(saved["torch_rng"])
+    if saved.get("cuda_rng") and torch.cuda.is_available() and len(saved["cuda_rng"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
 
 
 def save_weights(model, path: Path) -> None:

@@ -27,13 +27,15 @@ def model_key(name_or_path: str, max_length: int) -> str:
 
 
 def embed_texts(texts: list[str], name_or_path: str, max_length: int, cache_dir: Path | None = None,
-                batch_size: int = 64, precision: str = "fp32") -> np.ndarray:
-    """An (n, hidden) float32 array of L2-normalised mean-pooled embeddings, reusing cached vectors."""
+                batch_size: int = 64, precision: str = "fp32", device: str = "cpu") -> np.ndarray:
+    """An (n, hidden) float32 array of L2-normalised mean-pooled embeddings, reusing cached vectors.
+
+    Texts not in the cache are embedded on `device` (`cpu`, `cuda`, ...)."""
     keys = [text_key(text) for text in texts]
     cache = _load_cache(cache_dir / model_key(name_or_path, max_length)) if cache_dir else {}
     missing = sorted({key: text for key, text in zip(keys, texts, strict=True) if key not in cache}.items())
     if missing:
-        vectors = _compute([text for _, text in missing], name_or_path, max_length, batch_size, precision)
+        vectors = _compute([text for _, text in missing], name_or_path, max_length, batch_size, precision, device)
         fresh = {key: vector for (key, _), vector in zip(missing, vectors, strict=True)}
         if cache_dir:
             _write_shard(cache_dir / model_key(name_or_path, max_length), fresh)
@@ -43,28 +45,29 @@ def embed_texts(texts: list[str], name_or_path: str, max_length: int, cache_dir:
     return np.stack([cache[key] for key in keys]).astype(np.float32)
 
 
-def _compute(texts: list[str], name_or_path: str, max_length: int, batch_size: int, precision: str) -> np.ndarray:
+def _compute(texts: list[str], name_or_path: str, max_length: int, batch_size: int, precision: str,
+             device: str) -> np.ndarray:
     from transformers import AutoModel
 
-    from tasks.inference import autocast
+    from tasks.devices import autocast, to_device
     from tasks.models import check_model_dir, load_tokenizer, resolve_model_path
 
     path = resolve_model_path(name_or_path)
     check_model_dir(path)
     tokenizer = load_tokenizer(name_or_path)
-    model = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False).eval()
+    model = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False).eval().to(device)
     sequences = tokenize(tokenizer, texts, max_length)
     lengths = np.array([len(ids) for ids in sequences])
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
     pad_id = pad_id_of(tokenizer)
     with torch.inference_mode():
         for batch in sorted_batches(lengths, batch_size):
-            inputs = pad_batch([sequences[i] for i in batch], pad_id)
-            with autocast(precision):
+            inputs = to_device(pad_batch([sequences[i] for i in batch], pad_id), torch.device(device))
+            with autocast(precision, device):
                 hidden = model(**inputs).last_hidden_state.float()
             mask = inputs["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-            out[batch] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+            out[batch] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
     return out
 
 

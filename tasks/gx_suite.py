@@ -7,6 +7,7 @@ site it renders is moved into `docs_dir` whole.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 import uuid
@@ -25,6 +26,7 @@ EXAMPLES = 3
 def run_checks(frames: dict[str, pd.DataFrame], checks: dict[str, list[Check]],
                docs_dir: Path | None = None) -> list[CheckResult]:
     """Validate each role's frame (with derived columns) against its checks; render Data Docs into `docs_dir`."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # offline pipeline: no usage events sent anywhere
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 

@@ -1,4 +1,4 @@
-"""Batched inference: texts sorted by length, dynamic padding, `torch.inference_mode`."""
+"""Batched inference: texts sorted by length, dynamic padding, `torch.inference_mode`, on the model's device."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from tasks.batching import pad_batch, pad_id_of, sorted_batches, tokenize
+from tasks.devices import autocast, device_of, to_device
 
 
 @dataclass(frozen=True)
@@ -17,20 +18,6 @@ class Predictions:
     labels: list[str]
     scores: np.ndarray
     probabilities: np.ndarray
-
-
-def resolve_precision(setting: str) -> str:
-    """`auto` -> `bf16` where the CPU computes bf16 natively (AVX512-BF16 / AMX), else `fp32`."""
-    if setting != "auto":
-        return setting
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
-        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return "bf16" if native else "fp32"
-
-
-def autocast(precision: str):
-    """A CPU autocast context for `precision` (a no-op for fp32)."""
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def predict_probabilities(model, tokenizer, texts: list[str], max_length: int, batch_size: int = 64,
@@ -44,13 +31,14 @@ def predict_probabilities(model, tokenizer, texts: list[str], max_length: int, b
     pad_id = pad_id_of(tokenizer)
     lengths = np.array([len(ids) for ids in sequences])
     was_training = model.training
+    device = device_of(model)
     model.eval()
     with torch.inference_mode():
         for batch in sorted_batches(lengths, batch_size):
-            inputs = pad_batch([sequences[i] for i in batch], pad_id)
-            with autocast(precision):
+            inputs = to_device(pad_batch([sequences[i] for i in batch], pad_id), device)
+            with autocast(precision, device):
                 logits = model(**inputs).logits.float()
-            probabilities[batch] = torch.softmax(logits, dim=-1).numpy()
+            probabilities[batch] = torch.softmax(logits, dim=-1).cpu().numpy()
     model.train(was_training)
     return probabilities
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from tasks.batching import tokenize
+from tasks.devices import device_of, to_device
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,8 @@ class MaskedBatches:
 
 
 def masked_lm_loss(model, head: TiedMLMHead, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Cross-entropy of the head's predictions at the masked positions."""
+    """Cross-entropy of the head's predictions at the masked positions (on the model's device)."""
+    batch = to_device(batch, device_of(model))
     hidden = model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
     labels = batch["labels"]
     masked = labels != -100

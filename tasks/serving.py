@@ -28,8 +28,9 @@ class TextClassifier(PythonModel):
         self.precision = str(settings.get("precision", "auto"))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        from tasks.devices import resolve_precision
         from tasks.errors import DataError
-        from tasks.inference import predict, resolve_precision
+        from tasks.inference import predict
 
         if isinstance(model_input, pd.DataFrame):
             if "text" not in model_input.columns:

@@ -31,9 +31,10 @@ from tasks.checkpoints import (
     save_weights,
 )
 from tasks.config import TrainConfig
+from tasks.devices import autocast, device_of, resolve_device, resolve_precision, to_device
 from tasks.errors import TrainingError
 from tasks.evaluation import compute_metrics
-from tasks.inference import autocast, predict, resolve_precision
+from tasks.inference import predict
 from tasks.language_modeling import MaskedBatches, MaskedLMObjective, build_mlm_head, masked_lm_loss
 from tasks.models import load_classifier, load_tokenizer
 
@@ -66,6 +67,7 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
     With `mlm`, every step also adds the masked-LM loss on a batch of its (target) texts, through a head tied to
     the word embeddings; the head is trained and checkpointed with the model but not saved with it.
     """
+    device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(model_name)
     model = load_classifier(model_name, labels)
@@ -75,10 +77,11 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
     if mlm is not None:
         trainable = torch.nn.ModuleDict({"model": model, "mlm_head": build_mlm_head(model)})
         masked = MaskedBatches(tokenizer, mlm, max_length, config.batch_size, config.seed)
+    trainable.to(device)
     label_ids = {label: index for index, label in enumerate(labels)}
     sequences = tokenize(tokenizer, train["text"].tolist(), max_length)
-    targets = torch.tensor([label_ids[label] for label in train["label"]], dtype=torch.long)
-    weights = _normalised_weights(train)
+    targets = torch.tensor([label_ids[label] for label in train["label"]], dtype=torch.long, device=device)
+    weights = _normalised_weights(train).to(device)
     lengths = np.array([len(ids) for ids in sequences])
     steps_per_epoch = math.ceil(math.ceil(len(sequences) / config.batch_size) / config.gradient_accumulation_steps)
     optimizer, scheduler = make_optimizer(trainable, config, steps_per_epoch * config.epochs)
@@ -108,7 +111,8 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
                            f"epoch {epoch}/{config.epochs}", progress, auxiliary)
         row: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0],
                                "optimizer_steps": int(scheduler.last_epoch)}
-        row.update(_validate(model, tokenizer, validation, labels, max_length, resolve_precision(config.precision)))
+        row.update(_validate(model, tokenizer, validation, labels, max_length,
+                             resolve_precision(config.precision, device)))
         _track_best(state, row, model, run_dir)
         state["history"].append(row)
         save_checkpoint(run_dir, epoch, trainable, optimizer, scheduler, state)
@@ -129,7 +133,7 @@ def run_key(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ..
             max_length: int, config: TrainConfig, mlm: MaskedLMObjective | None = None) -> str:
     """A short hash of everything that decides the trained weights: checkpoints are only reused for the same job."""
     digest = hashlib.sha256()
-    settings = config.model_dump(mode="json", exclude={"resume", "keep_checkpoints"})
+    settings = config.model_dump(mode="json", exclude={"resume", "keep_checkpoints", "device"})
     auxiliary = None if mlm is None else [mlm.weight, mlm.probability,
                                           hashlib.sha256("\x00".join(mlm.texts).encode()).hexdigest()]
     digest.update(json.dumps([model_name, max_length, list(labels), settings, auxiliary], sort_keys=True).encode())
@@ -170,13 +174,14 @@ def train_epoch(model, optimizer, scheduler, sequences, targets, weights, batche
     `auxiliary(step)`, when given, is a further loss added at each step (the target masked-LM objective).
     """
     model.train()
-    precision = resolve_precision(config.precision)
+    device = device_of(model)
+    precision = resolve_precision(config.precision, device)
     total, count = 0.0, 0
     accumulate = config.gradient_accumulation_steps
     bar = tqdm(batches, desc=description, unit="batch", disable=not progress, leave=False)
     for step, batch in enumerate(bar, start=1):
-        inputs = pad_batch([sequences[i] for i in batch], pad_id)
-        with autocast(precision):
+        inputs = to_device(pad_batch([sequences[i] for i in batch], pad_id), device)
+        with autocast(precision, device):
             logits = model(**inputs).logits
             extra = auxiliary(step - 1) if auxiliary is not None else None
         per_sample = torch.nn.functional.cross_entropy(logits.float(), targets[batch], reduction="none")
@@ -211,7 +216,9 @@ def _track_best(state: dict[str, Any], row: dict[str, Any], model, run_dir: Path
     score = row["val_macro_f1"]
     if score is None:
         return
-    if state["best_score"] is None or score > state["best_score"]:
+    # on a tie the later epoch wins: it has seen more data at a lower learning rate, and a small validation split
+    # (10 texts from 50 labelled) ties often; keeping the earlier epoch then throws away the last epoch's training
+    if state["best_score"] is None or score >= state["best_score"]:
         state.update(best_score=score, best_epoch=row["epoch"], bad_epochs=0)
         save_weights(model, run_dir / "best")
     else:
@@ -224,5 +231,5 @@ def _should_stop(state: dict[str, Any], config: TrainConfig) -> bool:
 
 def _save_model(model, tokenizer, output_dir: Path) -> None:
     with atomic_dir(output_dir) as temp:
-        model.save_pretrained(temp)
+        model.to("cpu").save_pretrained(temp)
         tokenizer.save_pretrained(temp)

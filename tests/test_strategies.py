@@ -119,7 +119,7 @@ def test_the_shift_branch_self_trains_in_two_rounds_on_pseudo_labelled_target_te
     data = tiny_config.data.model_copy(update={"target": None, **files})
     config = tiny_config.model_copy(update={"data": data, "strategy": StrategyConfig(
         branch="shift_adaptation", shift_strategies=["pseudo_labeling"], pseudo_label_threshold=0.5,
-        pseudo_label_max_per_class=20, pseudo_label_epochs=1, target_weight=1.0)})
+        pseudo_label_max_per_class=20, pseudo_label_epochs=1, shift_target_weight=1.0)})
     config.train.epochs, config.split.source_test_size = 3, 0
     for stage in ("validate", "similarity", "prepare"):
         getattr(stages, stage)(config)

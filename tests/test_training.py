@@ -120,9 +120,19 @@ def test_per_sample_weights_steer_the_model(tmp_path, tiny_model_dir, data):
 def test_early_stopping_keeps_the_best_epoch(tmp_path, tiny_model_dir, data):
     result = train(tmp_path, tiny_model_dir, data, epochs=8, early_stopping_patience=1)
     scores = [row["val_macro_f1"] for row in result.history]
-    assert result.best_epoch == 1 + scores.index(max(scores))
+    assert result.best_epoch == len(scores) - scores[::-1].index(max(scores))  # the last epoch with the best score
     if result.stopped_early:
         assert len(result.history) < 8
+
+
+def test_a_tie_on_the_validation_split_keeps_the_later_epoch(tmp_path):
+    from tasks.training import _track_best
+
+    state = {"history": [], "best_epoch": 0, "best_score": None, "bad_epochs": 0}
+    model = torch.nn.Linear(2, 2)
+    for epoch, score in enumerate([0.8, 0.9, 0.9, 0.7], start=1):
+        _track_best(state, {"epoch": epoch, "val_macro_f1": score}, model, tmp_path)
+    assert state["best_epoch"] == 3 and state["best_score"] == 0.9 and state["bad_epochs"] == 1
 
 
 def test_frozen_embeddings_are_not_updated(tmp_path, tiny_model_dir, data):

@@ -1,0 +1,47 @@
+"""Where the engine runs: `train.device` picks the CPU or a CUDA GPU, and a bad or absent device is one clear error."""
+
+import pytest
+import torch
+
+from tasks.config import build_config
+from tasks.devices import autocast, device_of, resolve_device, resolve_precision, to_device
+from tasks.errors import ConfigError
+
+
+def test_auto_picks_a_cuda_gpu_when_torch_sees_one_else_the_cpu():
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+
+
+def test_cpu_is_always_available():
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_asking_for_cuda_without_a_gpu_is_a_config_error_naming_the_key():
+    with pytest.raises(ConfigError, match=r"train\.device: cuda asked for, but torch sees no CUDA GPU"):
+        resolve_device("cuda")
+
+
+def test_a_device_that_is_no_device_is_refused_by_the_config_and_the_resolver():
+    with pytest.raises(ConfigError, match="train.device"):
+        build_config({"train": {"device": "gpu"}}, "params.yaml")
+    with pytest.raises(ConfigError, match="not a device"):
+        resolve_device("tpu")
+
+
+def test_explicit_precision_is_kept_and_auto_follows_the_device():
+    assert resolve_precision("fp32", "cuda") == "fp32"
+    assert resolve_precision("bf16", "cpu") == "bf16"
+    assert resolve_precision("auto", "cpu") in {"bf16", "fp32"}
+
+
+def test_batches_move_to_the_models_device_and_autocast_matches_it():
+    model = torch.nn.Linear(4, 2)
+    device = device_of(model)
+    batch = to_device({"input_ids": torch.ones(2, 3, dtype=torch.long)}, device)
+    assert batch["input_ids"].device == device
+    with autocast("bf16", device):
+        assert torch.is_autocast_enabled(device.type)
+    with autocast("fp32", device):
+        assert not torch.is_autocast_enabled(device.type)
