@@ -150,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                     metrics = run_source_only(roles, config, workdir)
                 elif method == "target_only":
                     metrics = run_target_only(roles, config, workdir)
-                elif method == "auto" and _decided_branch(config, workdir) in done:
-                    reused = _decided_branch(config, workdir)
+                elif method == "auto" and (decided := _decided_branch(config, workdir)) in done:
+                    reused = decided
                     metrics, branch, strategies = (done[reused][key] for key in ("metrics", "branch", "strategies"))
                 else:
                     metrics, branch, strategies = run_branch(config, method, workdir)

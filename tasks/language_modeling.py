@@ -25,6 +25,7 @@ class MaskedLMObjective:
     texts: tuple[str, ...]
     weight: float = 1.0
     probability: float = 0.15
+    head_warmup_steps: int = 0
 
 
 class TiedMLMHead(nn.Module):
@@ -79,13 +80,47 @@ class MaskedBatches:
         return self._collator([{"input_ids": ids} for ids in picked])
 
 
-def masked_lm_loss(model, head: TiedMLMHead, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Cross-entropy of the head's predictions at the masked positions (on the model's device)."""
+def masked_lm_loss(model, head: TiedMLMHead, batch: dict[str, torch.Tensor], encoder_grad: bool = True) -> torch.Tensor:
+    """Cross-entropy of the head's predictions at the masked positions (on the model's device).
+
+    With `encoder_grad=False` the encoder runs without a graph: only the head gets gradients."""
     batch = to_device(batch, device_of(model))
-    hidden = model.base_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    with torch.set_grad_enabled(encoder_grad and torch.is_grad_enabled()):
+        hidden = model.base_model(input_ids=batch["input_ids"],
+                                  attention_mask=batch["attention_mask"]).last_hidden_state
     labels = batch["labels"]
     masked = labels != -100
     if not masked.any():
         return hidden.sum() * 0.0
     logits = head(hidden[masked])
     return nn.functional.cross_entropy(logits.float(), labels[masked])
+
+
+def warm_up_head(model, head: TiedMLMHead, batches: MaskedBatches, steps: int, precision: str = "fp32",
+                 learning_rate: float = 1e-3) -> dict[str, float]:
+    """Train only the head's own layers (not the tied decoder, not the encoder) for `steps` masked target batches.
+
+    A fresh head predicts tokens at random: its loss starts near ln(vocabulary size), about 10 nats, and in the
+    mixed objective its gradient outweighs the classification gradient under the shared gradient-norm clip, so the
+    classifier barely learns (measured: target accuracy fell 15-26 points at `mlm_weight` 1). Warming the head up
+    first, as linear probing before fine-tuning does, lets the mixed objective start from a head that already
+    models the target text. Returns the first and last warm-up losses.
+    """
+    from tasks.devices import autocast
+
+    own = [parameter for name, parameter in head.named_parameters() if not name.startswith("decoder")]
+    optimizer = torch.optim.AdamW(own, lr=learning_rate, weight_decay=0.0)
+    device = device_of(model)
+    was_training = model.training
+    model.eval()  # no dropout in the encoder: the head learns the features the classifier will see
+    losses = []
+    for step in range(steps):
+        with autocast(precision, device):
+            loss = masked_lm_loss(model, head, batches.batch(0, step), encoder_grad=False)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    model.train(was_training)
+    head.zero_grad(set_to_none=True)
+    return {"steps": steps, "first_loss": losses[0], "last_loss": losses[-1]} if losses else {"steps": 0}

@@ -35,10 +35,17 @@ from tasks.devices import autocast, device_of, resolve_device, resolve_precision
 from tasks.errors import TrainingError
 from tasks.evaluation import compute_metrics
 from tasks.inference import predict
-from tasks.language_modeling import MaskedBatches, MaskedLMObjective, build_mlm_head, masked_lm_loss
+from tasks.language_modeling import (
+    MaskedBatches,
+    MaskedLMObjective,
+    build_mlm_head,
+    masked_lm_loss,
+    warm_up_head,
+)
 from tasks.models import load_classifier, load_tokenizer
 
 log = logging.getLogger(__name__)
+RECORD_FILE = "adaptflow-training.json"  # beside the saved model: which job produced it, and its history
 EpochHook = Callable[[int, dict[str, Any]], None]
 AuxiliaryLoss = Callable[[int], torch.Tensor]
 
@@ -67,6 +74,11 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
     With `mlm`, every step also adds the masked-LM loss on a batch of its (target) texts, through a head tied to
     the word embeddings; the head is trained and checkpointed with the model but not saved with it.
     """
+    key = run_key(train, validation, labels, model_name, max_length, config, mlm)
+    done = completed_run(output_dir, key) if config.resume else None
+    if done is not None:
+        log.info("%s already holds this exact fine-tune (run %s); reusing it", output_dir, key)
+        return done
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(model_name)
@@ -85,7 +97,7 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
     lengths = np.array([len(ids) for ids in sequences])
     steps_per_epoch = math.ceil(math.ceil(len(sequences) / config.batch_size) / config.gradient_accumulation_steps)
     optimizer, scheduler = make_optimizer(trainable, config, steps_per_epoch * config.epochs)
-    run_dir = checkpoint_root / run_key(train, validation, labels, model_name, max_length, config, mlm)
+    run_dir = checkpoint_root / key
 
     state: dict[str, Any] = {"history": [], "best_epoch": 0, "best_score": None, "bad_epochs": 0}
     resumed = None
@@ -97,6 +109,10 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
         log.info("resuming from %s (epoch %d of %d)", checkpoint.path, resumed, config.epochs)
     pad_id = pad_id_of(tokenizer)
     stopped_early = _should_stop(state, config)
+    extra: dict[str, Any] = {}
+    if masked is not None and resumed is None and mlm.head_warmup_steps > 0:
+        extra["mlm_head_warmup"] = warm_up_head(model, trainable["mlm_head"], masked, mlm.head_warmup_steps,
+                                                resolve_precision(config.precision, device))
 
     for epoch in range((resumed or 0) + 1, config.epochs + 1):
         if stopped_early:
@@ -122,11 +138,28 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
 
     if state["best_score"] is not None and (run_dir / "best").is_dir():
         load_weights(model, run_dir / "best")
-    _save_model(model, tokenizer, output_dir)
+    best = state["best_epoch"] or (state["history"][-1]["epoch"] if state["history"] else 0)
+    record = {"run_key": key, "history": state["history"], "best_epoch": best, "stopped_early": stopped_early,
+              "n_train": len(train), "extra": extra}
+    _save_model(model, tokenizer, output_dir, record)
     if not config.keep_checkpoints:
         shutil.rmtree(run_dir, ignore_errors=True)
-    best = state["best_epoch"] or (state["history"][-1]["epoch"] if state["history"] else 0)
-    return TrainResult(output_dir, state["history"], best, stopped_early, resumed, len(train))
+    return TrainResult(output_dir, state["history"], best, stopped_early, resumed, len(train), extra)
+
+
+def completed_run(output_dir: Path, key: str) -> TrainResult | None:
+    """The finished fine-tune saved in `output_dir` when it was this exact job (same run key), else None.
+
+    A re-run after a crash then skips work that already completed: the first self-training round, say, when the
+    second was interrupted."""
+    try:
+        record = json.loads((output_dir / RECORD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("run_key") != key:
+        return None
+    return TrainResult(output_dir, record["history"], record["best_epoch"], record["stopped_early"], None,
+                       record["n_train"], {**record.get("extra", {}), "reused": True})
 
 
 def run_key(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ...], model_name: str,
@@ -134,7 +167,7 @@ def run_key(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ..
     """A short hash of everything that decides the trained weights: checkpoints are only reused for the same job."""
     digest = hashlib.sha256()
     settings = config.model_dump(mode="json", exclude={"resume", "keep_checkpoints", "device"})
-    auxiliary = None if mlm is None else [mlm.weight, mlm.probability,
+    auxiliary = None if mlm is None else [mlm.weight, mlm.probability, mlm.head_warmup_steps,
                                           hashlib.sha256("\x00".join(mlm.texts).encode()).hexdigest()]
     digest.update(json.dumps([model_name, max_length, list(labels), settings, auxiliary], sort_keys=True).encode())
     for frame in (train, validation):
@@ -229,7 +262,8 @@ def _should_stop(state: dict[str, Any], config: TrainConfig) -> bool:
     return config.early_stopping_patience > 0 and state["bad_epochs"] >= config.early_stopping_patience
 
 
-def _save_model(model, tokenizer, output_dir: Path) -> None:
+def _save_model(model, tokenizer, output_dir: Path, record: dict[str, Any]) -> None:
     with atomic_dir(output_dir) as temp:
         model.to("cpu").save_pretrained(temp)
         tokenizer.save_pretrained(temp)
+        (temp / RECORD_FILE).write_text(json.dumps(record), encoding="utf-8")

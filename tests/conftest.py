@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,6 +27,19 @@ def pytest_configure(config):
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
 
+
+
+THREE_REVIEWS = pd.DataFrame({"title": ["Great", "Bad", "Fine"], "text": ["works well", "broke fast", "as described"],
+                              "label": ["positive", "negative", "positive"]})
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now (for the test servers)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:

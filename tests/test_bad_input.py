@@ -9,19 +9,17 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from flows.cli import main
 from tasks.errors import ConfigError, DataError
 from tasks.loading import confined
 from tasks.tables import read_table
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, THREE_REVIEWS
 
 pytestmark = pytest.mark.reliability
 
-ROWS = pd.DataFrame({"title": ["Great", "Bad", "Fine"], "text": ["works well", "broke fast", "as described"],
-                     "label": ["positive", "negative", "positive"]})
+ROWS = THREE_REVIEWS
 
 
 def _parquet_cut_short(path: Path) -> None:

@@ -61,7 +61,7 @@ def test_a_forced_branch_keeps_the_measures_but_says_it_was_forced():
 
 
 def test_embeddings_are_cached_by_content(tmp_path, tiny_model_dir, monkeypatch):
-    import tasks.embeddings as embeddings
+    from tasks import embeddings
 
     first = embeddings.embed_texts(["good kettle", "bad book"], str(tiny_model_dir), 16, tmp_path)
     assert first.shape == (2, 32) and np.allclose(np.linalg.norm(first, axis=1), 1.0, atol=1e-5)

@@ -12,7 +12,13 @@ import torch
 from flows import stages
 from tasks.branching import build_shift_training_set
 from tasks.config import StrategyConfig, TrainConfig
-from tasks.language_modeling import MaskedBatches, MaskedLMObjective, build_mlm_head
+from tasks.language_modeling import (
+    MaskedBatches,
+    MaskedLMObjective,
+    build_mlm_head,
+    masked_lm_loss,
+    warm_up_head,
+)
 from tasks.models import load_classifier, load_classifier_dir, load_tokenizer
 from tasks.pseudo_labeling import select_confident
 from tasks.training import fine_tune
@@ -214,3 +220,21 @@ def test_an_mlm_run_resumes_from_its_checkpoint_to_the_same_weights(tmp_path, ti
                         tmp_path / "ck", progress=False, mlm=objective)
     assert resumed.resumed_from_epoch == 1
     assert resumed.history[-1]["train_loss"] == pytest.approx(whole.history[-1]["train_loss"], rel=1e-5)
+
+
+def test_warming_up_the_mlm_head_lowers_its_loss_and_leaves_the_encoder_and_embeddings_alone(tiny_model_dir):
+    torch.manual_seed(0)
+    model = load_classifier(str(tiny_model_dir), LABELS)
+    head = build_mlm_head(model)
+    texts = tuple(pd.read_csv(SAMPLE / "kitchen.csv")["text"].head(64))
+    batches = MaskedBatches(load_tokenizer(str(tiny_model_dir)), MaskedLMObjective(texts), 48, 16, seed=0)
+    before = {name: parameter.detach().clone() for name, parameter in model.named_parameters()}
+    with torch.no_grad():
+        start = masked_lm_loss(model, head, batches.batch(1, 0)).item()
+    record = warm_up_head(model, head, batches, steps=60, learning_rate=1e-2)
+    with torch.no_grad():
+        after = masked_lm_loss(model, head, batches.batch(1, 0)).item()
+    assert record["steps"] == 60 and record["last_loss"] < record["first_loss"]
+    assert after < start - 1.0  # a batch the warm-up never saw (epoch 1, not 0) is predicted better
+    assert all(torch.equal(parameter, before[name]) for name, parameter in model.named_parameters())
+    assert head.decoder.weight is model.get_input_embeddings().weight  # still tied, and not moved

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 
+from tasks.config import DataConfig
 from tasks.errors import DataError
 from tasks.loading import read_examples
-from tasks.config import DataConfig
 from tasks.tables import read_table
+from tests.conftest import THREE_REVIEWS
 
-ROWS = pd.DataFrame({"title": ["Great", "Bad", "Fine"], "text": ["works well", "broke fast", "as described"],
-                     "label": ["positive", "negative", "positive"]})
+ROWS = THREE_REVIEWS
 
 
 def write_csv(path, text: str | bytes):

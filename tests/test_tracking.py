@@ -19,7 +19,7 @@ import pytest
 from flows import stages
 from tasks.promotion import PromotionPolicy, Scores, decide_promotion
 from tasks.provenance import dvc_md5
-from tests.conftest import REPO
+from tests.conftest import REPO, free_port
 
 NAME = "adaptflow-classifier"
 
@@ -179,7 +179,7 @@ def test_an_unreachable_server_fails_the_flow_before_training_naming_the_uri(pre
     from flows.adaptation import adaptation_flow
     from tasks.errors import TrackingError
 
-    uri = f"http://127.0.0.1:{_free_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     tiny_config.tracking.uri = uri
     state = adaptation_flow(tiny_config, return_state=True)
     with pytest.raises(TrackingError, match=f"MLflow tracking server {uri} is unreachable"):
@@ -233,19 +233,13 @@ def test_the_dvc_register_stage_logs_one_run_from_the_stage_outputs(tiny_config,
 
 # --- a real MLflow server --------------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class MlflowServer:
     """`mlflow server` with a SQLite backend and a local artifact root, on 127.0.0.1 and a fixed free port; it can
     be stopped and started again on the same port and store."""
 
     def __init__(self, directory) -> None:
         self.directory = directory
-        self.port = _free_port()
+        self.port = free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.process = None
 

@@ -155,3 +155,17 @@ def test_gradient_accumulation_takes_one_optimizer_step_per_n_batches(tmp_path, 
     accumulated = train(tmp_path, tiny_model_dir, data, name="acc", batch_size=16, gradient_accumulation_steps=2)
     assert [row["optimizer_steps"] for row in plain.history] == [10, 20]
     assert [row["optimizer_steps"] for row in accumulated.history] == [5, 10]
+
+
+@pytest.mark.reliability
+def test_a_finished_fine_tune_is_reused_by_the_same_job_and_redone_for_a_changed_one(tmp_path, tiny_model_dir, data):
+    first = train(tmp_path, tiny_model_dir, data, epochs=2)
+    weights = (first.model_dir / "model.safetensors").stat().st_mtime_ns
+    again = train(tmp_path, tiny_model_dir, data, epochs=2)
+    assert again.extra.get("reused") is True
+    assert again.history == first.history and again.best_epoch == first.best_epoch
+    assert (again.model_dir / "model.safetensors").stat().st_mtime_ns == weights  # not trained or written again
+    changed = train(tmp_path, tiny_model_dir, data, epochs=2, seed=1)
+    assert "reused" not in changed.extra and changed.history != first.history
+    fresh = train(tmp_path, tiny_model_dir, data, epochs=2, seed=1, resume=False)
+    assert "reused" not in fresh.extra

@@ -7,8 +7,8 @@ import pytest
 
 from tasks.config import ValidationConfig, build_config
 from tasks.data_validation import validate_frames, validate_roles
-from tasks.loading import load_roles
 from tasks.errors import ConfigError
+from tasks.loading import load_roles
 from tasks.validation import failure_line
 
 LABELS = ("negative", "positive")

@@ -1,0 +1,34 @@
+"""The benchmark scripts' own arithmetic and options (their figures come from running them, not from tests)."""
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.adaptation import pair_config
+from benchmarks.throughput import median_run, paired_ratios
+from tasks.errors import ConfigError
+
+
+def test_each_variant_reports_its_median_round_and_every_rounds_figure():
+    runs = [{"ex_per_s": 7.0, "round": 1}, {"ex_per_s": 6.0, "round": 2}, {"ex_per_s": 8.0, "round": 3}]
+    assert median_run(runs) == {"ex_per_s": 7.0, "round": 1, "ex_per_s_runs": [7.0, 6.0, 8.0]}
+    assert median_run(runs[:2])["ex_per_s"] == 6.0  # an even count takes the lower middle: never flatters
+
+
+def test_ratios_pair_the_engine_with_the_naive_loop_of_the_same_round():
+    runs = {"naive": [{"ex_per_s": 4.0}, {"ex_per_s": 3.0}], "engine": [{"ex_per_s": 8.0}, {"ex_per_s": 7.5}]}
+    assert paired_ratios(runs) == [2.0, 2.5]
+
+
+def test_adaptation_variants_override_the_benchmark_config(tmp_path):
+    config = pair_config(Path("data"), "books", "kitchen", "small", 1, tmp_path,
+                         ("strategy.target_weight=5", "train.device=cpu",
+                          "strategy.shift_strategies=[class_balance,pseudo_labeling]"))
+    assert config.strategy.target_weight == 5 and config.train.device == "cpu"
+    assert config.strategy.shift_strategies == ["class_balance", "pseudo_labeling"]
+    assert (config.model.max_length, config.train.epochs, config.split.seed) == (128, 1, 1)
+
+
+def test_a_bad_adaptation_override_is_a_config_error():
+    with pytest.raises(ConfigError, match="strategy.shift_strategies"):
+        pair_config(Path("data"), "books", "kitchen", "small", 0, Path("out"), ("strategy.shift_strategies=[nope]",))
