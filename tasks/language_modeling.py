@@ -101,10 +101,10 @@ def warm_up_head(model, head: TiedMLMHead, batches: MaskedBatches, steps: int, p
     """Train only the head's own layers (not the tied decoder, not the encoder) for `steps` masked target batches.
 
     A fresh head predicts tokens at random: its loss starts near ln(vocabulary size), about 10 nats, and in the
-    mixed objective its gradient outweighs the classification gradient under the shared gradient-norm clip, so the
-    classifier barely learns (measured: target accuracy fell 15-26 points at `mlm_weight` 1). Warming the head up
-    first, as linear probing before fine-tuning does, lets the mixed objective start from a head that already
-    models the target text. Returns the first and last warm-up losses.
+    mixed objective its gradient outweighs the classification gradient under the shared gradient-norm clip.
+    Warming the head up first, as linear probing before fine-tuning does, starts the mixed objective from a head
+    that already models the target text. With MiniLM it is not enough (loss 11 -> 6 nats, the classifier still
+    collapses: BENCHMARKS.md). Returns the first and last warm-up losses.
     """
     from tasks.devices import autocast
 

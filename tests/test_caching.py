@@ -35,14 +35,24 @@ def test_the_key_is_pure_in_params_data_and_code():
     assert key != caching.stage_key("train", {"train.epochs": 2}, {"source": "abc"}, "code2")
 
 
-def _task_states(state) -> dict[str, str]:
+def _task_states(state, settle_s: float = 60.0) -> dict[str, str]:
+    """Each task run's final state name as the Prefect server records it.
+
+    Task-run states reach the server as events, so right after the flow returns a task can still read `Running`
+    on a busy machine: poll until every state is final (or `settle_s` passes, and the test sees what is there)."""
+    import time
+
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
+    deadline = time.monotonic() + settle_s
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
-    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
+        while True:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+            if all(run.state.is_final() for run in runs) or time.monotonic() > deadline:
+                return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
+            time.sleep(0.5)
 
 
 def test_a_rerun_with_unchanged_inputs_reuses_every_stage_and_a_changed_param_reruns_only_its_stages(
