@@ -195,8 +195,11 @@ def test_a_run_started_in_the_prefect_ui_with_a_changed_parameter_completes(pref
                                   has=page.get_by_text("Epochs (Optional)", exact=True)).last.locator("input")
             assert epochs.input_value() == "2"  # the form starts from the deployment's parameters
             epochs.fill("1")
-            page.get_by_role("button", name="Submit").click()
-            page.wait_for_url("**?tab=Runs")
+            page.wait_for_load_state("networkidle")  # the form's schema and defaults loaded before Submit
+            submit = page.get_by_role("button", name="Submit")
+            submit.wait_for(state="visible")
+            submit.click()
+            page.wait_for_url("**?tab=Runs", timeout=120_000)  # a busy 2-core machine can take a while
             created = []
             for _ in range(30):
                 created = [run for run in client.read_flow_runs(deployment_filter=deployment) if run.id not in before]
