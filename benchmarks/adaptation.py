@@ -30,7 +30,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from tasks.config import AdaptflowConfig, apply_overrides, build_config
-from tasks.devices import resolve_device, resolve_precision
+from tasks.devices import placement
 from tasks.errors import AdaptflowError
 from tasks.evaluation import compute_metrics
 from tasks.inference import predict
@@ -80,10 +80,9 @@ def _fine_tuned(roles, config: AdaptflowConfig, train, validation, model_dir: Pa
     result = fine_tune(train, validation, roles.labels, config.model.name_or_path, config.model.max_length,
                        config.train, model_dir, model_dir.parent / "checkpoints")
     saved = str(result.model_dir)
-    device = resolve_device(config.train.device)
+    device, precision = placement(config.train)
     predicted = predict(load_classifier_dir(saved).to(device), load_tokenizer(saved),
-                        roles.target_test["text"].tolist(), config.model.max_length, 64,
-                        resolve_precision(config.train.precision, device))
+                        roles.target_test["text"].tolist(), config.model.max_length, 64, precision)
     return compute_metrics(roles.target_test["label"].tolist(), predicted.labels, roles.labels)
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from tasks.atomic import safe_csv_frame, write_csv
 from tasks.config import AdaptflowConfig
-from tasks.devices import resolve_device, resolve_precision
+from tasks.devices import placement
 from tasks.errors import DataError
 from tasks.inference import predict
 from tasks.models import load_classifier_dir, load_tokenizer
@@ -31,10 +31,10 @@ def predict_file(model_uri: str, input_path: Path, output_path: Path | None, con
         served = load_registered(model_uri, resolve_uri(config.tracking)).predict(pd.DataFrame({"text": texts}))
         labels, scores = served["label"].tolist(), served["score"].to_numpy()
     else:
-        device = resolve_device(config.train.device)
+        device, precision = placement(config.train)
         model = load_classifier_dir(model_uri).to(device)
         predicted = predict(model, load_tokenizer(model_uri), texts, config.model.max_length,
-                            config.evaluation.batch_size, resolve_precision(config.train.precision, device))
+                            config.evaluation.batch_size, precision)
         labels, scores = predicted.labels, predicted.scores
     labelled = raw.assign(label=labels, score=scores.round(6))
     if output_path is None:

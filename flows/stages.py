@@ -19,7 +19,7 @@ from tasks.augmentation import frequent_words
 from tasks.branching import Decision, build_joint_training_set, build_shift_training_set, decide_branch
 from tasks.config import AdaptflowConfig
 from tasks.data_validation import role_files, validate_roles
-from tasks.devices import resolve_device, resolve_precision
+from tasks.devices import placement
 from tasks.embeddings import embed_texts
 from tasks.errors import ConfigError, DataError, ValidationFailed
 from tasks.evaluation import (
@@ -256,10 +256,9 @@ def sample_texts(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
 
 def embed_pair(config: AdaptflowConfig, first: list[str], second: list[str]):
     """Embeddings of two text lists in one call: one cache read and at most one model load."""
-    device = resolve_device(config.train.device)
+    device, precision = placement(config.train)
     vectors = embed_texts(first + second, config.model.name_or_path, config.similarity.max_length,
-                          config.similarity.cache_dir, precision=resolve_precision(config.train.precision, device),
-                          device=str(device))
+                          config.similarity.cache_dir, precision=precision, device=str(device))
     return vectors[: len(first)], vectors[len(first):]
 
 
@@ -319,11 +318,10 @@ def _self_train(config: AdaptflowConfig, data: pd.DataFrame, validation: pd.Data
     first_dir = layout.checkpoints / "self-training" / "round-1"
     first = fine_tune(data, validation, labels, config.model.name_or_path, config.model.max_length, config.train,
                       first_dir, layout.checkpoints, progress=progress, mlm=mlm)
-    device = resolve_device(config.train.device)
+    device, precision = placement(config.train)
     probabilities = predict_probabilities(load_classifier_dir(str(first_dir)).to(device),
                                           load_tokenizer(str(first_dir)), unlabeled["text"].tolist(),
-                                          config.model.max_length, config.evaluation.batch_size,
-                                          resolve_precision(config.train.precision, device))
+                                          config.model.max_length, config.evaluation.batch_size, precision)
     pseudo = select_confident(unlabeled["text"].tolist(), probabilities, labels, strategy.pseudo_label_threshold,
                               strategy.pseudo_label_max_per_class)
     write_parquet(layout.pseudo_labels, pseudo)
@@ -360,8 +358,7 @@ def evaluate(config: AdaptflowConfig) -> dict[str, Any]:
     labels = read_labels(config)
     test = read_role(config, "target_test")
     source_test = read_role(config, "source_test")
-    device = resolve_device(config.train.device)
-    precision = resolve_precision(config.train.precision, device)
+    device, precision = placement(config.train)
     names = ["adapted"] + (["baseline"] if config.evaluation.baseline else [])
     results: dict[str, Any] = {}
     histories = {}

@@ -161,6 +161,9 @@ class StrategyConfig(_Section):
                                        "alone (encoder untouched) before the mixed objective starts; 0 = none.")
 
 
+DEVICE_CHOICES = r"auto|cpu|cuda(:\d+)?"  # train.device; tasks.devices resolves it
+
+
 class TrainConfig(_Section):
     """The fine-tuning engine's settings."""
 
@@ -179,7 +182,7 @@ class TrainConfig(_Section):
         "auto", description="bf16 autocast for matrix work; auto = bf16 where the device computes bf16 natively "
         "(a CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX), else fp32."
     )
-    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="Where training, inference and "
+    device: str = Field("auto", pattern=f"^({DEVICE_CHOICES})$", description="Where training, inference and "
                         "embedding run: auto = the CUDA GPU when torch sees one, else the CPU; or cpu, cuda, cuda:N.")
     seed: int = 0
     resume: bool = Field(True, description="Resume from the last complete checkpoint of an identical run.")

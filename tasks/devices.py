@@ -11,9 +11,10 @@ from collections.abc import Mapping
 
 import torch
 
+from tasks.config import DEVICE_CHOICES, TrainConfig
 from tasks.errors import ConfigError
 
-DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+DEVICE_PATTERN = re.compile(DEVICE_CHOICES)
 
 
 def resolve_device(setting: str = "auto") -> torch.device:
@@ -41,6 +42,12 @@ def resolve_precision(setting: str, device: torch.device | str = "cpu") -> str:
     native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
         getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
     return "bf16" if native else "fp32"
+
+
+def placement(train: TrainConfig) -> tuple[torch.device, str]:
+    """The device and the resolved precision that `train.device` and `train.precision` ask for."""
+    device = resolve_device(train.device)
+    return device, resolve_precision(train.precision, device)
 
 
 def autocast(precision: str, device: torch.device | str = "cpu"):
