@@ -6,11 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 
 def compute_metrics(y_true: list[str], y_pred: list[str], labels: tuple[str, ...]) -> dict[str, Any]:
     """The classification metrics of `y_pred` against `y_true` over the label set `labels`."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
     label_list = list(labels)
     precision, recall, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=label_list, zero_division=0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
 
 
 def class_balance_weights(labels: pd.Series) -> np.ndarray:
@@ -26,6 +25,8 @@ def importance_weights(source: np.ndarray, target: np.ndarray, clip: tuple[float
     """
     features = np.vstack([source, target])
     domains = np.r_[np.zeros(len(source)), np.ones(len(target))]
+    from sklearn.linear_model import LogisticRegression
+
     classifier = LogisticRegression(max_iter=1000, random_state=seed).fit(features, domains)
     log_odds = classifier.decision_function(source) + np.log(len(source) / len(target))
     relative = np.exp(np.clip(log_odds - np.median(log_odds), np.log(clip[0]), np.log(clip[1])))

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from tasks.errors import DataError
 from tasks.text_checks import normalise
@@ -82,6 +81,8 @@ def split_off(frame: pd.DataFrame, size: int | float, seed: int, what: str, path
                         "lower it")
     counts = unique["label"].value_counts()
     stratify = unique["label"] if counts.min() >= 2 else None
+    from sklearn.model_selection import train_test_split
+
     try:
         _, held = train_test_split(unique, test_size=size, random_state=seed, stratify=stratify)
     except ValueError as exc:
@@ -109,6 +110,8 @@ def split_validation(labeled: pd.DataFrame, fraction: float, seed: int) -> tuple
     n_val = max(len(counts), round(len(labeled) * fraction))
     if counts.min() < 2 or n_val >= len(labeled):
         return labeled.reset_index(drop=True), empty
+    from sklearn.model_selection import train_test_split
+
     train, val = train_test_split(labeled, test_size=n_val, random_state=seed, stratify=labeled["label"])
     return train.reset_index(drop=True), val.reset_index(drop=True)
 

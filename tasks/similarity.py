@@ -13,8 +13,6 @@ import re
 from collections import Counter
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -45,6 +43,10 @@ def mmd_rbf(x: np.ndarray, y: np.ndarray, permutations: int = 200, seed: int = 0
 
 def proxy_a_distance(x: np.ndarray, y: np.ndarray, seed: int = 0, folds: int = 5) -> dict[str, float]:
     """Proxy A-distance from the cross-validated error of a logistic-regression domain classifier."""
+    # scikit-learn is imported where it is used, so that stage processes which never call it start faster
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
     features = np.vstack([x, y])
     domains = np.r_[np.zeros(len(x)), np.ones(len(y))]
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)

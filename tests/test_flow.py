@@ -43,6 +43,10 @@ def test_stages_run_alone_in_order_as_dvc_runs_them(tiny_config):
     tiny_config.evaluation.baseline = False
     counts = stages.validate(tiny_config)["counts"]
     assert counts["target_test"] == 60 and counts["source_test"] == 40
+    docs = tiny_config.output.dir / "validation" / "data_docs"  # one Data Docs site: a page per validated role
+    assert {page.name for page in (docs / "expectations").glob("*.html")} == {
+        f"{role}.html" for role in counts if counts[role]}
+    assert len(list((docs / "validations").rglob("*.html"))) == sum(1 for role in counts if counts[role])
     tiny_config.strategy.branch = "joint_training"
     assert stages.similarity(tiny_config).branch == "joint_training"
     joint = stages.prepare(tiny_config)

@@ -29,7 +29,7 @@ def test_seeded_stratified_1600_400_split(real_data_dir):
 def test_the_real_minilm_learns_sentiment_from_a_few_real_reviews(real_data_dir, tmp_path):
     data = DataConfig(source=real_data_dir / "electronics.csv", target=real_data_dir / "kitchen.csv")
     roles = load_roles(data, SplitConfig(source_test_size=0, target_test_size=100, target_labeled_per_class=0))
-    train = roles.source_train.sample(n=320, random_state=0)
+    train = roles.source_train.sample(n=160, random_state=0)
     result = fine_tune(train, roles.target_validation, roles.labels, "all-MiniLM-L6-v2", 64,
                        TrainConfig(epochs=3, batch_size=16, learning_rate=1e-4), tmp_path / "model", tmp_path / "ck",
                        progress=False)
