@@ -86,17 +86,30 @@ def _fine_tuned(roles, config: AdaptflowConfig, train, validation, model_dir: Pa
     return compute_metrics(roles.target_test["label"].tolist(), predicted.labels, roles.labels)
 
 
-def run_branch(config: AdaptflowConfig, branch: str, workdir: Path) -> tuple[dict, str, list[str]]:
-    """adaptflow's stages with `strategy.branch` = `branch`: (target metrics, branch taken, strategies applied)."""
-    from flows import stages
-
-    config = config.model_copy(update={
+def branch_config(config: AdaptflowConfig, branch: str, workdir: Path) -> AdaptflowConfig:
+    """`config` with `strategy.branch` = `branch`, writing under workdir/branch, embeddings shared by the pair."""
+    return config.model_copy(update={
         "strategy": config.strategy.model_copy(update={"branch": branch}),
         "output": config.output.model_copy(update={"dir": workdir / branch}),
         "similarity": config.similarity.model_copy(update={"cache_dir": workdir / "embedding-cache"}),
     })
+
+
+def decide(config: AdaptflowConfig):
+    """The validate and similarity stages: the branch decision, before any training."""
+    from flows import stages
+
     stages.validate(config)
-    decision = stages.similarity(config)
+    return stages.similarity(config)
+
+
+def run_branch(config: AdaptflowConfig, branch: str, workdir: Path, decision=None) -> tuple[dict, str, list[str]]:
+    """adaptflow's stages with `strategy.branch` = `branch`: (target metrics, branch taken, strategies applied).
+    `decision`: that of the same config, already made (its stages are not run again)."""
+    from flows import stages
+
+    config = branch_config(config, branch, workdir)
+    decision = decision or decide(config)
     stages.prepare(config)
     stages.train(config, "adapted")
     report = stages.evaluate(config)
@@ -149,11 +162,12 @@ def main(argv: list[str] | None = None) -> int:
                     metrics = run_source_only(roles, config, workdir)
                 elif method == "target_only":
                     metrics = run_target_only(roles, config, workdir)
-                elif method == "auto" and (decided := _decided_branch(config, workdir)) in done:
-                    reused = decided
+                elif method == "auto" and (decided := decide(branch_config(config, "auto", workdir))).branch in done:
+                    reused = decided.branch  # the similarity decision alone (embeddings cached), then no training
                     metrics, branch, strategies = (done[reused][key] for key in ("metrics", "branch", "strategies"))
                 else:
-                    metrics, branch, strategies = run_branch(config, method, workdir)
+                    metrics, branch, strategies = run_branch(config, method, workdir,
+                                                             decided if method == "auto" else None)
                     done[method] = {"metrics": metrics, "branch": branch, "strategies": strategies}
                 row = {"source": source, "target": target, "method": method + args.label, "branch": branch,
                        "accuracy": round(metrics["accuracy"], 4), "macro_f1": round(metrics["macro_f1"], 4),
@@ -170,19 +184,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         _write_rows(args.json, rows)
     return 0
-
-
-def _decided_branch(config: AdaptflowConfig, workdir: Path) -> str:
-    """The branch `auto` takes: the similarity decision alone (cheap, embeddings cached), before any training."""
-    from flows import stages
-
-    auto = config.model_copy(update={
-        "strategy": config.strategy.model_copy(update={"branch": "auto"}),
-        "output": config.output.model_copy(update={"dir": workdir / "auto"}),
-        "similarity": config.similarity.model_copy(update={"cache_dir": workdir / "embedding-cache"}),
-    })
-    stages.validate(auto)
-    return stages.similarity(auto).branch
 
 
 def table(rows: list[dict]) -> str:

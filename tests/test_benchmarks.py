@@ -32,3 +32,29 @@ def test_adaptation_variants_override_the_benchmark_config(tmp_path):
 def test_a_bad_adaptation_override_is_a_config_error():
     with pytest.raises(ConfigError, match="strategy.shift_strategies"):
         pair_config(Path("data"), "books", "kitchen", "small", 0, Path("out"), ("strategy.shift_strategies=[nope]",))
+
+
+def test_auto_decides_once_and_reuses_a_forced_branch_that_already_ran(tmp_path, tiny_model_dir, monkeypatch):
+    import json
+
+    from benchmarks.adaptation import main
+    from flows import stages
+    from tests.conftest import SAMPLE
+
+    validated = []
+    real_validate = stages.validate
+    monkeypatch.setattr(stages, "validate", lambda config: validated.append(config.output.dir) or real_validate(config))
+    common = ["--data", str(SAMPLE), "--pairs", "books:kitchen", "--budget", "small", "--workdir", str(tmp_path),
+              "--set", f"model.name_or_path={tiny_model_dir}", "--set", "model.max_length=32",
+              "--set", "split.source_test_size=40", "--set", "split.target_test_size=60",
+              "--set", "similarity.sample_size=100", "--set", "similarity.permutations=20"]
+    assert main([*common, "--methods", "auto", "--json", str(tmp_path / "auto.json")]) == 0
+    assert validated == [tmp_path / "books-kitchen-0" / "auto"]  # the decision's stages run once, not again
+    (auto,) = json.loads((tmp_path / "auto.json").read_text())
+    assert auto["method"] == "auto" and auto["branch"] in ("joint_training", "shift_adaptation")
+    assert {"source", "target", "method", "branch", "accuracy", "macro_f1", "seed"} <= set(auto)
+
+    assert main([*common, "--methods", f"auto,{auto['branch']}", "--json", str(tmp_path / "all.json")]) == 0
+    rows = {row["method"]: row for row in json.loads((tmp_path / "all.json").read_text())}
+    assert rows["auto"]["reused_from"] == auto["branch"]  # the forced run of the branch it takes, not a retrain
+    assert rows["auto"]["accuracy"] == rows[auto["branch"]]["accuracy"]

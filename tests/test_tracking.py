@@ -64,6 +64,22 @@ def test_data_hashes_are_the_md5s_dvc_records(tmp_path):
     assert dvc_md5(single) == yaml.safe_load((tmp_path / "one.csv.dvc").read_text())["outs"][0]["md5"]
 
 
+def test_a_file_changed_in_place_gets_a_new_hash_and_an_unchanged_one_is_read_once(tmp_path, monkeypatch):
+    import dvc_data.hashfile.hash as hashing
+
+    path = tmp_path / "data.csv"
+    path.write_text("text,label\ngood,positive\n")
+    reads = []
+    real = hashing.file_md5
+    monkeypatch.setattr(hashing, "file_md5", lambda name, *a, **k: reads.append(name) or real(name, *a, **k))
+    first = dvc_md5(path)
+    assert dvc_md5(path) == first and len(reads) == 1
+    stat = path.stat()
+    path.write_text("text,label\nbad!,negative\n"[:len(path.read_text())])  # same size, new bytes
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    assert dvc_md5(path) != first and len(reads) == 2
+
+
 def test_params_are_the_flat_config_with_secrets_masked(tiny_config):
     from tasks.tracking import run_params
 
