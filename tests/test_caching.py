@@ -61,9 +61,9 @@ def test_a_rerun_with_unchanged_inputs_reuses_every_stage_and_a_changed_param_re
 
     tiny_config.tracking.enabled = False
     first = adaptation_flow(tiny_config, return_state=True)
-    assert set(_task_states(first).values()) == {"Completed"}
+    assert set((states := _task_states(first)).values()) == {"Completed"}, states
     second = adaptation_flow(tiny_config, return_state=True)
-    assert set(_task_states(second).values()) == {"Cached"}
+    assert set((states := _task_states(second)).values()) == {"Cached"}, states
     assert second.result()["metrics"] == first.result()["metrics"]
 
     tiny_config.train.epochs = 1
