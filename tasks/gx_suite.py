@@ -48,7 +48,6 @@ def run_checks(frames: dict[str, pd.DataFrame], checks: dict[str, list[Check]],
             # The stored results of every role, rendered once (a checkpoint per role re-rendered the whole site
             # each time, which was most of the validation's time).
             context.build_data_docs()
-        if docs_dir is not None:
             site = Path(root) / "gx" / "uncommitted" / "data_docs" / "local_site"
             if site.is_dir():
                 docs_dir.parent.mkdir(parents=True, exist_ok=True)
