@@ -267,7 +267,8 @@ def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True
 
     In the shift-adaptation branch, `target_mlm` adds the target masked-LM loss to every step and `pseudo_labeling`
     trains in two rounds: the first model labels the unlabelled target texts and the second round continues from
-    it on the labelled and the confidently pseudo-labelled target texts.
+    it on the labelled and the confidently pseudo-labelled target texts (with `pseudo_label_with_source`, on the
+    whole prepared set as well).
     """
     layout = layout_of(config)
     validation = read_role(config, "target_validation")
@@ -294,7 +295,8 @@ def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True
     if unlabeled is not None and not unlabeled.empty:
         result, extra = _self_train(config, data, validation, labels, unlabeled, mlm, progress)
         applied.append(f"pseudo_labeling ({extra['selected']} of {extra['candidates']} unlabelled target texts at "
-                       f"confidence >= {config.strategy.pseudo_label_threshold:g})")
+                       f"confidence >= {config.strategy.pseudo_label_threshold:g}; second round on "
+                       f"{'the source and ' if config.strategy.pseudo_label_with_source else ''}the target texts)")
     else:
         if which == "adapted":
             write_parquet(layout.pseudo_labels, pd.DataFrame(columns=["text", "label", "confidence"]))
@@ -310,7 +312,8 @@ def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True
 def _self_train(config: AdaptflowConfig, data: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ...],
                 unlabeled: pd.DataFrame, mlm: MaskedLMObjective | None,
                 progress: bool) -> tuple[TrainResult, dict[str, Any]]:
-    """Round 1 on the prepared set; pseudo-label the unlabelled target; round 2 continues on the target texts."""
+    """Round 1 on the prepared set; pseudo-label the unlabelled target; round 2 continues on the target texts
+    (labelled and pseudo-labelled), or on the prepared set plus the pseudo-labelled texts."""
     from tasks.models import load_classifier_dir, load_tokenizer
 
     layout = layout_of(config)
@@ -329,8 +332,12 @@ def _self_train(config: AdaptflowConfig, data: pd.DataFrame, validation: pd.Data
              "selected_per_class": {label: int((pseudo["label"] == label).sum()) for label in labels},
              "round_1": {"history": first.history, "best_epoch": first.best_epoch,
                          "reused": bool(first.extra.get("reused"))}}
-    labelled = data[data["domain"] == "target"] if "domain" in data.columns else data.iloc[0:0]
-    second_set = pd.concat([labelled[["text", "label"]], pseudo[["text", "label"]]], ignore_index=True)
+    if strategy.pseudo_label_with_source:  # the prepared rows keep their weights; each pseudo-label weighs 1
+        kept = data.assign(weight=data["weight"] if "weight" in data.columns else 1.0)
+    else:  # the target texts alone, each counting once
+        kept = (data[data["domain"] == "target"] if "domain" in data.columns else data.iloc[0:0]).assign(weight=1.0)
+    second_set = pd.concat([kept[["text", "label", "weight"]], pseudo[["text", "label"]].assign(weight=1.0)],
+                           ignore_index=True)
     if pseudo.empty or second_set.empty:
         extra["round_2"] = "skipped: no unlabelled target text reached the confidence threshold in every class"
         with atomic_dir(layout.model("adapted")) as temp:  # the first-round model is the adapted model
@@ -339,7 +346,8 @@ def _self_train(config: AdaptflowConfig, data: pd.DataFrame, validation: pd.Data
         return TrainResult(layout.model("adapted"), first.history, first.best_epoch, first.stopped_early,
                            first.resumed_from_epoch, len(data)), extra
     second_config = config.train.model_copy(update={"epochs": strategy.pseudo_label_epochs})
-    second = fine_tune(second_set.assign(weight=1.0), validation, labels, str(first_dir), config.model.max_length,
+    start = str(first_dir) if strategy.pseudo_label_student == "continue" else config.model.name_or_path
+    second = fine_tune(second_set, validation, labels, start, config.model.max_length,
                        second_config, layout.model("adapted"), layout.checkpoints, progress=progress, mlm=mlm)
     offset = len(first.history)
     history = [{**row, "round": 1} for row in first.history] + \

@@ -154,6 +154,13 @@ class StrategyConfig(_Section):
                                             "(the most confident first; classes are kept equal).")
     pseudo_label_epochs: int = Field(1, ge=1, description="Epochs of the second round, which continues from the "
                                      "first-round model on the labelled and pseudo-labelled target texts.")
+    pseudo_label_with_source: bool = Field(
+        False, description="The second round trains on the whole prepared set (source and labelled target, with "
+        "their weights) plus the pseudo-labelled texts, instead of on the target texts alone.")
+    pseudo_label_student: Literal["continue", "fresh"] = Field(
+        "continue", description="Where the second round starts: continue = from the first-round model; fresh = "
+        "from the foundation model (a new student learns from the pseudo-labels rather than the teacher "
+        "re-reading its own confident predictions).")
     mlm_weight: float = Field(1.0, gt=0, description="Weight of the target masked-LM loss added to the "
                               "classification loss (UDALM-style mixed objective).")
     mlm_probability: float = Field(0.15, gt=0, lt=1, description="Share of target tokens masked.")
@@ -175,6 +182,10 @@ class TrainConfig(_Section):
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_grad_norm: float = Field(1.0, gt=0)
     early_stopping_patience: int = Field(1, ge=0, description="Epochs without improvement before stopping (0 = off).")
+    min_validation_size: int = Field(
+        30, ge=1, description="Fewest validation texts that may pick the epoch and stop early. On a smaller split "
+        "one text moves accuracy by more than 3 points, more than late epochs differ, so the split is only "
+        "reported and the last epoch is kept (50 labelled target texts give a validation split of 10).")
     group_by_length: bool = True
     freeze_embeddings: bool = Field(True, description="Do not update the word-embedding matrix (half of MiniLM's "
                                     "weights; its AdamW update is pure cost on small data).")

@@ -69,7 +69,8 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
               mlm: MaskedLMObjective | None = None) -> TrainResult:
     """Fine-tune `model_name` on `train` (`text`, `label`, optional `weight`) and save it to `output_dir`.
 
-    `validation` (may be empty) drives early stopping and picks the best epoch. Checkpoints go under
+    `validation` (may be empty) drives early stopping and picks the best epoch when it holds at least
+    `config.min_validation_size` texts; a smaller one is only scored each epoch. Checkpoints go under
     `checkpoint_root/<hash of model, data and settings>`, so a re-run of the same job resumes where it stopped.
     With `mlm`, every step also adds the masked-LM loss on a batch of its (target) texts, through a head tied to
     the word embeddings; the head is trained and checkpointed with the model but not saved with it.
@@ -129,7 +130,8 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
                                "optimizer_steps": int(scheduler.last_epoch)}
         row.update(_validate(model, tokenizer, validation, labels, max_length,
                              resolve_precision(config.precision, device)))
-        _track_best(state, row, model, run_dir)
+        if len(validation) >= config.min_validation_size:  # a smaller split only reports
+            _track_best(state, row, model, run_dir)
         state["history"].append(row)
         save_checkpoint(run_dir, epoch, trainable, optimizer, scheduler, state)
         if on_epoch_end is not None:

@@ -114,7 +114,8 @@ def test_no_pseudo_label_when_a_class_has_no_confident_text():
     assert chosen.empty and list(chosen.columns) == ["text", "label", "confidence"]
 
 
-def test_the_shift_branch_self_trains_in_two_rounds_on_pseudo_labelled_target_texts(tiny_config, tmp_path):
+def _self_training_config(tiny_config, tmp_path, **strategy):
+    """The shift branch with pseudo-labelling on the kitchen sample, its stages up to `train` run."""
     # a near domain, so that the tiny random model's first round predicts both classes
     kitchen = pd.read_csv(SAMPLE / "kitchen.csv")
     files = {}
@@ -123,12 +124,17 @@ def test_the_shift_branch_self_trains_in_two_rounds_on_pseudo_labelled_target_te
         files[role] = tmp_path / f"{role}.csv"
         rows.to_csv(files[role], index=False)
     data = tiny_config.data.model_copy(update={"target": None, **files})
-    config = tiny_config.model_copy(update={"data": data, "strategy": StrategyConfig(
-        branch="shift_adaptation", shift_strategies=["pseudo_labeling"], pseudo_label_threshold=0.5,
-        pseudo_label_max_per_class=20, pseudo_label_epochs=1, shift_target_weight=1.0)})
+    strategy = {"branch": "shift_adaptation", "shift_strategies": ["pseudo_labeling"], "pseudo_label_threshold": 0.5,
+                "pseudo_label_max_per_class": 20, "pseudo_label_epochs": 1, "shift_target_weight": 1.0, **strategy}
+    config = tiny_config.model_copy(update={"data": data, "strategy": StrategyConfig(**strategy)})
     config.train.epochs, config.split.source_test_size = 3, 0
     for stage in ("validate", "similarity", "prepare"):
         getattr(stages, stage)(config)
+    return config
+
+
+def test_the_shift_branch_self_trains_in_two_rounds_on_pseudo_labelled_target_texts(tiny_config, tmp_path):
+    config = _self_training_config(tiny_config, tmp_path)
     summary = stages.train(config, "adapted", progress=False)
     layout = stages.layout_of(config)
     pseudo = pd.read_parquet(layout.pseudo_labels)
@@ -144,6 +150,26 @@ def test_the_shift_branch_self_trains_in_two_rounds_on_pseudo_labelled_target_te
     assert not (layout.checkpoints / "self-training").exists()  # the first-round model is not left behind
     saved = json.loads(layout.history("adapted").read_text())
     assert saved["round_1"]["history"] and saved["selected_per_class"]["negative"] == len(pseudo) // 2
+
+
+def test_a_fresh_student_learns_from_the_source_and_the_pseudo_labels(tiny_config, tmp_path, monkeypatch):
+    config = _self_training_config(tiny_config, tmp_path, pseudo_label_student="fresh", pseudo_label_with_source=True,
+                                   pseudo_label_epochs=2)
+    calls = []
+    real_fine_tune = stages.fine_tune
+    monkeypatch.setattr(stages, "fine_tune", lambda train, validation, labels, model_name, *args, **kwargs:
+                        calls.append((train.copy(), model_name)) or
+                        real_fine_tune(train, validation, labels, model_name, *args, **kwargs))
+    summary = stages.train(config, "adapted", progress=False)
+    layout = stages.layout_of(config)
+    pseudo, prepared = pd.read_parquet(layout.pseudo_labels), pd.read_parquet(layout.training_set)
+    (_, teacher_start), (second, student_start) = calls
+    assert teacher_start == student_start == config.model.name_or_path  # the student does not start from the teacher
+    assert len(pseudo) > 0 and len(second) == len(prepared) + len(pseudo) == summary["n_train"]
+    assert set(prepared["text"]) | set(pseudo["text"]) == set(second["text"])  # the source is trained on again
+    assert second["weight"].tolist() == prepared["weight"].tolist() + [1.0] * len(pseudo)  # prepared weights kept
+    assert [row["round"] for row in summary["history"]].count(2) == 2  # the student trains its own epochs
+    assert "second round on the source and the target texts" in summary["strategies"][0]
 
 
 def test_the_joint_branch_neither_pseudo_labels_nor_runs_masked_lm(tiny_config):

@@ -125,6 +125,20 @@ def test_early_stopping_keeps_the_best_epoch(tmp_path, tiny_model_dir, data):
         assert len(result.history) < 8
 
 
+def test_a_validation_split_too_small_to_tell_epochs_apart_neither_stops_nor_picks_the_epoch(tmp_path,
+                                                                                             tiny_model_dir, data):
+    train_frame, val_frame = data
+    # ten validation texts with wrong labels: the better the model learns, the worse it scores on them
+    flipped = val_frame.iloc[:10].assign(label=val_frame["label"].iloc[:10].map(
+        {"negative": "positive", "positive": "negative"}))
+    picked = train(tmp_path, tiny_model_dir, (train_frame, flipped), "picked", epochs=4, early_stopping_patience=1,
+                   min_validation_size=10)
+    kept = train(tmp_path, tiny_model_dir, (train_frame, flipped), "kept", epochs=4, early_stopping_patience=1)
+    assert picked.stopped_early and picked.best_epoch < len(picked.history) < 4  # the control: it would decide
+    assert not kept.stopped_early and kept.best_epoch == len(kept.history) == 4  # under 30 texts: the last epoch
+    assert all(row["val_accuracy"] is not None for row in kept.history)  # still reported every epoch
+
+
 def test_a_tie_on_the_validation_split_keeps_the_later_epoch(tmp_path):
     from tasks.training import _track_best
 
