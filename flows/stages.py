@@ -294,8 +294,10 @@ def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True
     extra: dict[str, Any] = {}
     if unlabeled is not None and not unlabeled.empty:
         result, extra = _self_train(config, data, validation, labels, unlabeled, mlm, progress)
+        student = "continues from the first model" if config.strategy.pseudo_label_student == "continue" \
+            else "trains a fresh model"
         applied.append(f"pseudo_labeling ({extra['selected']} of {extra['candidates']} unlabelled target texts at "
-                       f"confidence >= {config.strategy.pseudo_label_threshold:g}; second round on "
+                       f"confidence >= {config.strategy.pseudo_label_threshold:g}; second round {student} on "
                        f"{'the source and ' if config.strategy.pseudo_label_with_source else ''}the target texts)")
     else:
         if which == "adapted":

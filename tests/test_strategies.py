@@ -146,6 +146,7 @@ def test_the_shift_branch_self_trains_in_two_rounds_on_pseudo_labelled_target_te
     assert rounds[-1] == 2 and set(rounds[:-1]) == {1}  # round 1 (may stop early), then one epoch of round 2
     assert [row["epoch"] for row in summary["history"]] == list(range(1, len(rounds) + 1))
     assert summary["strategies"][0].startswith("pseudo_labeling")
+    assert "second round continues from the first model on the target texts" in summary["strategies"][0]
     assert load_classifier_dir(summary["model_dir"]).config.id2label == {0: "negative", 1: "positive"}
     assert not (layout.checkpoints / "self-training").exists()  # the first-round model is not left behind
     saved = json.loads(layout.history("adapted").read_text())
@@ -169,7 +170,7 @@ def test_a_fresh_student_learns_from_the_source_and_the_pseudo_labels(tiny_confi
     assert set(prepared["text"]) | set(pseudo["text"]) == set(second["text"])  # the source is trained on again
     assert second["weight"].tolist() == prepared["weight"].tolist() + [1.0] * len(pseudo)  # prepared weights kept
     assert [row["round"] for row in summary["history"]].count(2) == 2  # the student trains its own epochs
-    assert "second round on the source and the target texts" in summary["strategies"][0]
+    assert "second round trains a fresh model on the source and the target texts" in summary["strategies"][0]
 
 
 def test_the_joint_branch_neither_pseudo_labels_nor_runs_masked_lm(tiny_config):
