@@ -125,9 +125,11 @@ def main() -> int:
     parser.add_argument("--params", type=Path, default=REPO / "params.yaml")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--repeats", type=int, default=2, help="rounds of (tracking off, tracking on, bare); "
-                        "each figure is the fastest round (default 2)")
+                        "times are the fastest round's, the overhead the largest round's (default 2)")
     parser.add_argument("--skip-dvc", action="store_true", help="leave out the dvc repro measurement")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: needs at least 1 round")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
