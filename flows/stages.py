@@ -20,6 +20,7 @@ from tasks.branching import Decision, build_joint_training_set, build_shift_trai
 from tasks.config import AdaptflowConfig
 from tasks.data_validation import role_files, validate_roles
 from tasks.devices import placement
+from tasks.domain_adversarial import AdversarialObjective
 from tasks.embeddings import embed_texts
 from tasks.errors import ConfigError, DataError, ValidationFailed
 from tasks.evaluation import (
@@ -265,16 +266,17 @@ def embed_pair(config: AdaptflowConfig, first: list[str], second: list[str]):
 def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True) -> dict[str, Any]:
     """Fine-tune the adapted model (on the branch's training set) or the source-only baseline.
 
-    In the shift-adaptation branch, `target_mlm` adds the target masked-LM loss to every step and `pseudo_labeling`
-    trains in two rounds: the first model labels the unlabelled target texts and the second round continues from
-    it on the labelled and the confidently pseudo-labelled target texts (with `pseudo_label_with_source`, on the
-    whole prepared set as well).
+    In the shift-adaptation branch, `target_mlm` adds the target masked-LM loss to every step, `domain_adversarial`
+    a domain classifier behind a gradient reversal (on the prepared set's training, the first round when there are
+    two), and `pseudo_labeling` trains in two rounds: the first model labels the unlabelled target texts and the
+    second round continues from it on the labelled and the confidently pseudo-labelled target texts (with
+    `pseudo_label_with_source`, on the whole prepared set as well).
     """
     layout = layout_of(config)
     validation = read_role(config, "target_validation")
     labels = read_labels(config)
     strategies: list[str] = []
-    mlm = None
+    mlm = adversarial = None
     if which == "baseline":  # source data alone: no target row, not even for early stopping
         data, validation = read_role(config, "source_train"), validation.iloc[0:0]
     elif which == "adapted":
@@ -282,18 +284,24 @@ def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True
         decision = Decision.from_dict(_read_json(layout.similarity, "similarity"))
         if decision.branch == "shift_adaptation":
             strategies = [name for name in config.strategy.shift_strategies if name in ("pseudo_labeling",
-                                                                                        "target_mlm")]
+                                                                                        "target_mlm",
+                                                                                        "domain_adversarial")]
         if "target_mlm" in strategies:
             mlm = MaskedLMObjective(tuple(target_pool(config)["text"]), config.strategy.mlm_weight,
                                     config.strategy.mlm_probability, config.strategy.mlm_head_warmup_steps)
+        if "domain_adversarial" in strategies:
+            adversarial = AdversarialObjective(tuple(target_pool(config)["text"]), config.strategy.adversarial_weight)
     else:
         raise ConfigError(f"unknown model '{which}'; choose baseline or adapted")
     unlabeled = read_role(config, "target_unlabeled") if "pseudo_labeling" in strategies else None
     applied = [f"target_mlm (masked-LM weight {config.strategy.mlm_weight:g} on {len(mlm.texts)} target texts)"] \
         if mlm is not None else []
+    if adversarial is not None:
+        applied.append(f"domain_adversarial (gradient reversal up to {adversarial.weight:g} against a domain "
+                       f"classifier, {len(adversarial.texts)} unlabelled target texts)")
     extra: dict[str, Any] = {}
     if unlabeled is not None and not unlabeled.empty:
-        result, extra = _self_train(config, data, validation, labels, unlabeled, mlm, progress)
+        result, extra = _self_train(config, data, validation, labels, unlabeled, mlm, progress, adversarial)
         student = "continues from the first model" if config.strategy.pseudo_label_student == "continue" \
             else "trains a fresh model"
         applied.append(f"pseudo_labeling ({extra['selected']} of {extra['candidates']} unlabelled target texts at "
@@ -303,7 +311,8 @@ def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True
         if which == "adapted":
             write_parquet(layout.pseudo_labels, pd.DataFrame(columns=["text", "label", "confidence"]))
         result = fine_tune(data, validation, labels, config.model.name_or_path, config.model.max_length,
-                           config.train, layout.model(which), layout.checkpoints, progress=progress, mlm=mlm)
+                           config.train, layout.model(which), layout.checkpoints, progress=progress, mlm=mlm,
+                           adversarial=adversarial)
     summary = {"model_dir": str(result.model_dir), "history": result.history, "best_epoch": result.best_epoch,
                "stopped_early": result.stopped_early, "resumed_from_epoch": result.resumed_from_epoch,
                "n_train": result.n_train, "strategies": applied, **extra}
@@ -312,8 +321,8 @@ def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True
 
 
 def _self_train(config: AdaptflowConfig, data: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ...],
-                unlabeled: pd.DataFrame, mlm: MaskedLMObjective | None,
-                progress: bool) -> tuple[TrainResult, dict[str, Any]]:
+                unlabeled: pd.DataFrame, mlm: MaskedLMObjective | None, progress: bool,
+                adversarial: AdversarialObjective | None = None) -> tuple[TrainResult, dict[str, Any]]:
     """Round 1 on the prepared set; pseudo-label the unlabelled target; round 2 continues on the target texts
     (labelled and pseudo-labelled), or on the prepared set plus the pseudo-labelled texts."""
     from tasks.models import load_classifier_dir, load_tokenizer
@@ -322,7 +331,7 @@ def _self_train(config: AdaptflowConfig, data: pd.DataFrame, validation: pd.Data
     strategy = config.strategy
     first_dir = layout.checkpoints / "self-training" / "round-1"
     first = fine_tune(data, validation, labels, config.model.name_or_path, config.model.max_length, config.train,
-                      first_dir, layout.checkpoints, progress=progress, mlm=mlm)
+                      first_dir, layout.checkpoints, progress=progress, mlm=mlm, adversarial=adversarial)
     device, precision = placement(config.train)
     probabilities = predict_probabilities(load_classifier_dir(str(first_dir)).to(device),
                                           load_tokenizer(str(first_dir)), unlabeled["text"].tolist(),

@@ -116,7 +116,7 @@ class SimilarityConfig(_Section):
 
 
 ShiftStrategy = Literal["importance_weighting", "class_balance", "augmentation", "vocabulary_substitution",
-                       "pseudo_labeling", "target_mlm"]
+                       "pseudo_labeling", "target_mlm", "domain_adversarial"]
 SHIFT_STRATEGIES: tuple[str, ...] = ShiftStrategy.__args__  # type: ignore[attr-defined]
 
 
@@ -138,7 +138,7 @@ class StrategyConfig(_Section):
         ["vocabulary_substitution", "importance_weighting", "class_balance", "augmentation", "pseudo_labeling"],
         description="What the shift_adaptation branch does (text rewriting, then weights, then augmentation, then "
                     "the training-time strategies): vocabulary_substitution, importance_weighting, class_balance, "
-                    "augmentation, pseudo_labeling, target_mlm.",
+                    "augmentation, pseudo_labeling, target_mlm, domain_adversarial.",
     )
     augment_copies: int = Field(2, ge=0, description="Augmented copies per labelled target text.")
     augment_rate: float = Field(0.1, ge=0, le=0.5, description="Share of tokens swapped/deleted/inserted per copy.")
@@ -166,6 +166,8 @@ class StrategyConfig(_Section):
     mlm_probability: float = Field(0.15, gt=0, lt=1, description="Share of target tokens masked.")
     mlm_head_warmup_steps: int = Field(200, ge=0, description="Masked target batches that train the new MLM head "
                                        "alone (encoder untouched) before the mixed objective starts; 0 = none.")
+    adversarial_weight: float = Field(0.1, gt=0, description="domain_adversarial: the largest gradient-reversal "
+                                      "scale (DANN's lambda, ramped up from 0 over training).")
 
 
 DEVICE_CHOICES = r"auto|cpu|cuda(:\d+)?"  # train.device; tasks.devices resolves it

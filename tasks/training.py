@@ -32,6 +32,14 @@ from tasks.checkpoints import (
 )
 from tasks.config import TrainConfig
 from tasks.devices import autocast, device_of, resolve_device, resolve_precision, to_device
+from tasks.domain_adversarial import (
+    AdversarialObjective,
+    DomainClassifier,
+    FeatureTap,
+    TargetBatches,
+    domain_adversarial_loss,
+    reversal_scale,
+)
 from tasks.errors import TrainingError
 from tasks.evaluation import compute_metrics
 from tasks.inference import predict
@@ -47,7 +55,7 @@ from tasks.models import load_classifier, load_tokenizer
 log = logging.getLogger(__name__)
 RECORD_FILE = "adaptflow-training.json"  # beside the saved model: which job produced it, and its history
 EpochHook = Callable[[int, dict[str, Any]], None]
-AuxiliaryLoss = Callable[[int], torch.Tensor]
+AuxiliaryLoss = Callable[[int, np.ndarray], torch.Tensor]  # (step, the batch's row indices) -> a further loss
 
 
 @dataclass(frozen=True)
@@ -66,16 +74,20 @@ class TrainResult:
 def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ...], model_name: str,
               max_length: int, config: TrainConfig, output_dir: Path, checkpoint_root: Path,
               progress: bool = True, on_epoch_end: EpochHook | None = None,
-              mlm: MaskedLMObjective | None = None) -> TrainResult:
+              mlm: MaskedLMObjective | None = None,
+              adversarial: AdversarialObjective | None = None) -> TrainResult:
     """Fine-tune `model_name` on `train` (`text`, `label`, optional `weight`) and save it to `output_dir`.
 
     `validation` (may be empty) drives early stopping and picks the best epoch when it holds at least
     `config.min_validation_size` texts; a smaller one is only scored each epoch. Checkpoints go under
     `checkpoint_root/<hash of model, data and settings>`, so a re-run of the same job resumes where it stopped.
     With `mlm`, every step also adds the masked-LM loss on a batch of its (target) texts, through a head tied to
-    the word embeddings; the head is trained and checkpointed with the model but not saved with it.
+    the word embeddings; the head is trained and checkpointed with the model but not saved with it. With
+    `adversarial`, a domain classifier learns to tell the batch's rows (target where `train["domain"]` says so, else
+    source) from a batch of its unlabelled target texts, through a gradient reversal into the encoder (DANN); it too
+    is checkpointed but not saved.
     """
-    key = run_key(train, validation, labels, model_name, max_length, config, mlm)
+    key = run_key(train, validation, labels, model_name, max_length, config, mlm, adversarial)
     done = completed_run(output_dir, key) if config.resume else None
     if done is not None:
         log.info("%s already holds this exact fine-tune (run %s); reusing it", output_dir, key)
@@ -86,15 +98,22 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
     model = load_classifier(model_name, labels)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    trainable, masked = model, None
+    heads: dict[str, torch.nn.Module] = {}
+    masked = target_batches = tap = None
     if mlm is not None:
-        trainable = torch.nn.ModuleDict({"model": model, "mlm_head": build_mlm_head(model)})
+        heads["mlm_head"] = build_mlm_head(model)
         masked = MaskedBatches(tokenizer, mlm, max_length, config.batch_size, config.seed)
+    if adversarial is not None:
+        heads["domain_head"] = DomainClassifier(model.config.hidden_size)
+        target_batches = TargetBatches(tokenizer, adversarial.texts, max_length, config.batch_size, config.seed)
+    trainable = torch.nn.ModuleDict({"model": model, **heads}) if heads else model
     trainable.to(device)
     label_ids = {label: index for index, label in enumerate(labels)}
     sequences = tokenize(tokenizer, train["text"].tolist(), max_length)
     targets = torch.tensor([label_ids[label] for label in train["label"]], dtype=torch.long, device=device)
     weights = _normalised_weights(train).to(device)
+    domains = torch.tensor((train["domain"] == "target").to_numpy() if "domain" in train.columns
+                           else np.zeros(len(train), dtype=bool), device=device)
     lengths = np.array([len(ids) for ids in sequences])
     steps_per_epoch = math.ceil(math.ceil(len(sequences) / config.batch_size) / config.gradient_accumulation_steps)
     optimizer, scheduler = make_optimizer(trainable, config, steps_per_epoch * config.epochs)
@@ -120,10 +139,11 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
             break
         batches = make_batches(lengths, config.batch_size, config.seed + epoch, config.group_by_length)
         auxiliary = None
-        if masked is not None:
-            head = trainable["mlm_head"]
-            auxiliary = (lambda step, epoch=epoch, head=head:
-                         mlm.weight * masked_lm_loss(model, head, masked.batch(epoch, step)))
+        if heads:
+            if adversarial is not None and tap is None:
+                tap = FeatureTap(model)
+            auxiliary = _auxiliary_loss(model, trainable, epoch, len(batches), config.epochs, domains, mlm, masked,
+                                        adversarial, target_batches, tap)
         loss = train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config,
                            f"epoch {epoch}/{config.epochs}", progress, auxiliary)
         row: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0],
@@ -138,6 +158,8 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
             on_epoch_end(epoch, row)
         stopped_early = _should_stop(state, config) and epoch < config.epochs
 
+    if tap is not None:
+        tap.close()
     if state["best_score"] is not None and (run_dir / "best").is_dir():
         load_weights(model, run_dir / "best")
     best = state["best_epoch"] or (state["history"][-1]["epoch"] if state["history"] else 0)
@@ -147,6 +169,28 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
     if not config.keep_checkpoints:
         shutil.rmtree(run_dir, ignore_errors=True)
     return TrainResult(output_dir, state["history"], best, stopped_early, resumed, len(train), extra)
+
+
+def _auxiliary_loss(model, trainable, epoch: int, batches_per_epoch: int, epochs: int, domains: torch.Tensor,
+                    mlm: MaskedLMObjective | None, masked: MaskedBatches | None,
+                    adversarial: AdversarialObjective | None, target_batches: TargetBatches | None,
+                    tap: FeatureTap | None) -> AuxiliaryLoss:
+    """The further losses of one epoch's steps: the domain-adversarial loss (first: it reads the task batch's
+    features from the classification forward) and the masked-LM loss, summed."""
+
+    def loss(step: int, batch: np.ndarray) -> torch.Tensor:
+        total = None
+        if adversarial is not None:
+            done = ((epoch - 1) * batches_per_epoch + step + 1) / (epochs * batches_per_epoch)
+            total = domain_adversarial_loss(model, trainable["domain_head"], tap, domains[batch],
+                                            target_batches.batch(epoch, step),
+                                            reversal_scale(done, adversarial.weight))
+        if mlm is not None:
+            masked_loss = mlm.weight * masked_lm_loss(model, trainable["mlm_head"], masked.batch(epoch, step))
+            total = masked_loss if total is None else total + masked_loss
+        return total
+
+    return loss
 
 
 def completed_run(output_dir: Path, key: str) -> TrainResult | None:
@@ -165,12 +209,16 @@ def completed_run(output_dir: Path, key: str) -> TrainResult | None:
 
 
 def run_key(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ...], model_name: str,
-            max_length: int, config: TrainConfig, mlm: MaskedLMObjective | None = None) -> str:
+            max_length: int, config: TrainConfig, mlm: MaskedLMObjective | None = None,
+            adversarial: AdversarialObjective | None = None) -> str:
     """A short hash of everything that decides the trained weights: checkpoints are only reused for the same job."""
     digest = hashlib.sha256()
     settings = config.model_dump(mode="json", exclude={"resume", "keep_checkpoints", "device"})
     auxiliary = None if mlm is None else [mlm.weight, mlm.probability, mlm.head_warmup_steps,
                                           hashlib.sha256("\x00".join(mlm.texts).encode()).hexdigest()]
+    if adversarial is not None:  # appended only when set: the keys of runs without it stay as they were
+        auxiliary = [auxiliary, "adversarial", adversarial.weight,
+                     hashlib.sha256("\x00".join(adversarial.texts).encode()).hexdigest()]
     digest.update(json.dumps([model_name, max_length, list(labels), settings, auxiliary], sort_keys=True).encode())
     for frame in (train, validation):
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
@@ -198,7 +246,7 @@ def make_optimizer(model, config: TrainConfig, total_steps: int):
         [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=config.learning_rate,
     )
-    warmup = int(round(config.warmup_ratio * total_steps))
+    warmup = round(config.warmup_ratio * total_steps)
     return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, max(total_steps, 1))
 
 
@@ -206,7 +254,8 @@ def train_epoch(model, optimizer, scheduler, sequences, targets, weights, batche
                 description: str, progress: bool, auxiliary: AuxiliaryLoss | None = None) -> float:
     """One pass over `batches` (index arrays): dynamic padding, autocast, weighted loss, accumulation; mean loss.
 
-    `auxiliary(step)`, when given, is a further loss added at each step (the target masked-LM objective).
+    `auxiliary(step, batch)`, when given, is a further loss added at each step (the target masked-LM and the
+    domain-adversarial objectives).
     """
     model.train()
     device = device_of(model)
@@ -218,7 +267,7 @@ def train_epoch(model, optimizer, scheduler, sequences, targets, weights, batche
         inputs = to_device(pad_batch([sequences[i] for i in batch], pad_id), device)
         with autocast(precision, device):
             logits = model(**inputs).logits
-            extra = auxiliary(step - 1) if auxiliary is not None else None
+            extra = auxiliary(step - 1, batch) if auxiliary is not None else None
         per_sample = torch.nn.functional.cross_entropy(logits.float(), targets[batch], reduction="none")
         loss = (per_sample * weights[batch]).mean()
         if extra is not None:

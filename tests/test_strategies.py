@@ -1,4 +1,5 @@
-"""The shift-adaptation strategies beyond re-weighting: vocabulary substitution, pseudo-labelling, target masked-LM."""
+"""The shift-adaptation strategies beyond re-weighting: vocabulary substitution, pseudo-labelling, target masked-LM,
+domain-adversarial training."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ import torch
 from flows import stages
 from tasks.branching import build_shift_training_set
 from tasks.config import StrategyConfig, TrainConfig
+from tasks.domain_adversarial import (
+    AdversarialObjective,
+    DomainClassifier,
+    FeatureTap,
+    TargetBatches,
+    domain_adversarial_loss,
+    reversal_scale,
+    reverse_gradient,
+)
 from tasks.language_modeling import (
     MaskedBatches,
     MaskedLMObjective,
@@ -225,26 +235,28 @@ def test_training_with_the_target_mlm_loss_lowers_it_and_saves_a_plain_classifie
     assert not any("mlm" in name for name, _ in saved.named_parameters())  # the head is not saved with it
 
 
-def test_an_mlm_run_resumes_from_its_checkpoint_to_the_same_weights(tmp_path, tiny_model_dir):
+@pytest.mark.parametrize("objective", ["mlm", "adversarial"])
+def test_a_run_with_an_auxiliary_objective_resumes_from_its_checkpoint_to_the_same_weights(tmp_path, tiny_model_dir,
+                                                                                          objective):
     frame = pd.read_csv(SAMPLE / "kitchen.csv")
     data = pd.DataFrame({"text": frame["text"], "label": frame["label"]}).iloc[:64]
-    objective = MaskedLMObjective(tuple(frame["text"].iloc[64:128]))
+    target = tuple(frame["text"].iloc[64:128])
+    auxiliary = {"mlm": MaskedLMObjective(target)} if objective == "mlm" else \
+        {"adversarial": AdversarialObjective(target, weight=1.0)}  # its head and target batches resume too
     config = TrainConfig(epochs=2, batch_size=16, learning_rate=5e-3, freeze_embeddings=False, precision="fp32",
                          early_stopping_patience=0, keep_checkpoints=True)
     whole = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "whole",
-                      tmp_path / "ck-whole", progress=False, mlm=objective)
-    stopped = []
+                      tmp_path / "ck-whole", progress=False, **auxiliary)
 
     def stop_after_first(epoch, row):
         if epoch == 1:
-            stopped.append(row)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "resumed",
-                  tmp_path / "ck", progress=False, mlm=objective, on_epoch_end=stop_after_first)
+                  tmp_path / "ck", progress=False, on_epoch_end=stop_after_first, **auxiliary)
     resumed = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "resumed",
-                        tmp_path / "ck", progress=False, mlm=objective)
+                        tmp_path / "ck", progress=False, **auxiliary)
     assert resumed.resumed_from_epoch == 1
     assert resumed.history[-1]["train_loss"] == pytest.approx(whole.history[-1]["train_loss"], rel=1e-5)
 
@@ -265,3 +277,107 @@ def test_warming_up_the_mlm_head_lowers_its_loss_and_leaves_the_encoder_and_embe
     assert after < start - 1.0  # a batch the warm-up never saw (epoch 1, not 0) is predicted better
     assert all(torch.equal(parameter, before[name]) for name, parameter in model.named_parameters())
     assert head.decoder.weight is model.get_input_embeddings().weight  # still tied, and not moved
+
+
+# --- domain-adversarial training (DANN) -----------------------------------------------------------------------------
+
+def test_the_gradient_reversal_passes_features_through_and_turns_their_gradient_around():
+    features = torch.randn(4, 8, requires_grad=True)
+    reversed_ = reverse_gradient(features, 0.3)
+    assert torch.equal(reversed_, features)
+    (reversed_ * 2).sum().backward()
+    assert torch.allclose(features.grad, torch.full((4, 8), -0.6))
+
+
+def test_the_reversal_scale_ramps_up_from_zero_to_the_configured_weight():
+    scales = [reversal_scale(p, 0.5) for p in (0.0, 0.1, 0.5, 1.0)]
+    assert scales[0] == 0.0 and scales == sorted(scales)
+    assert 0.5 * 0.99 < scales[-1] <= 0.5 and reversal_scale(2.0, 0.5) == scales[-1]
+
+
+def test_the_domain_classifier_learns_to_tell_two_domains_apart():
+    torch.manual_seed(0)
+    features = torch.cat([torch.randn(64, 16) + 1.0, torch.randn(64, 16) - 1.0])
+    domains = torch.cat([torch.zeros(64), torch.ones(64)])
+    head = DomainClassifier(16)
+    optimizer = torch.optim.Adam(head.parameters(), lr=1e-2)
+    for _ in range(50):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(features), domains)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    head.eval()
+    assert ((head(features) > 0).float() == domains).float().mean() > 0.95
+
+
+def _encoder_and_head_gradients(model, head, tokenizer, scale: float, reverse: bool = True):
+    tap = FeatureTap(model)
+    model.zero_grad()
+    head.zero_grad()
+    model(**TargetBatches(tokenizer, tuple(BOOKS), 32, 6, seed=0).batch(0, 0))  # the task forward fills the tap
+    target = TargetBatches(tokenizer, tuple(KITCHEN), 32, 6, seed=0).batch(0, 0)
+    if reverse:
+        loss = domain_adversarial_loss(model, head, tap, torch.zeros(6), target, scale)
+    else:  # the plain domain-classification loss, no reversal
+        source = tap.take()
+        model.base_model(**target)
+        features = torch.cat([source, tap.take()])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(features), torch.cat([torch.zeros(6),
+                                                                                              torch.ones(6)]))
+    loss.backward()
+    tap.close()
+    encoder = torch.cat([p.grad.flatten() for n, p in model.base_model.named_parameters() if p.grad is not None])
+    return encoder, torch.cat([p.grad.flatten() for p in head.parameters()])
+
+
+def test_the_encoder_gets_the_domain_gradient_turned_around_and_scaled_while_the_domain_classifier_gets_it_whole(
+        tiny_model_dir):
+    torch.manual_seed(0)
+    model, tokenizer = load_classifier(str(tiny_model_dir), LABELS), load_tokenizer(str(tiny_model_dir))
+    head = DomainClassifier(model.config.hidden_size).eval()
+    plain_encoder, plain_head = _encoder_and_head_gradients(model, head, tokenizer, 1.0, reverse=False)
+    full_encoder, full_head = _encoder_and_head_gradients(model, head, tokenizer, 1.0)
+    half_encoder, half_head = _encoder_and_head_gradients(model, head, tokenizer, 0.5)
+    assert plain_encoder.abs().sum() > 0
+    assert torch.allclose(full_encoder, -plain_encoder, atol=1e-9)  # the encoder is pushed to confuse the domains
+    assert torch.allclose(half_encoder, 0.5 * full_encoder, atol=1e-9)
+    assert torch.allclose(full_head, plain_head) and torch.allclose(half_head, plain_head)  # the head learns as usual
+    tap = FeatureTap(model)
+    with pytest.raises(RuntimeError, match="has not run"):
+        tap.take()
+
+
+def _domain_data():
+    frame = pd.read_csv(SAMPLE / "kitchen.csv")
+    data = pd.DataFrame({"text": frame["title"] + ". " + frame["text"], "label": frame["label"]}).iloc[:64]
+    target = tuple(pd.read_csv(SAMPLE / "electronics.csv")["text"].head(64))
+    return data, target
+
+
+def test_training_with_the_domain_adversarial_loss_adds_it_and_saves_a_plain_classifier(tmp_path, tiny_model_dir):
+    data, target = _domain_data()
+    config = TrainConfig(epochs=2, batch_size=16, learning_rate=5e-3, freeze_embeddings=False, precision="fp32",
+                         early_stopping_patience=0, warmup_ratio=0.0)
+    plain = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "plain",
+                      tmp_path / "ck", progress=False)
+    adversarial = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "dann",
+                            tmp_path / "ck", progress=False, adversarial=AdversarialObjective(target, weight=1.0))
+    assert adversarial.history[0]["train_loss"] > plain.history[0]["train_loss"] + 0.3  # ~ln 2 of domain loss
+    saved = load_classifier_dir(str(adversarial.model_dir))
+    assert not any("domain" in name for name, _ in saved.named_parameters())  # the head is not saved with it
+    assert not any(saved.base_model._forward_hooks.values())  # the feature tap is removed
+    assert not torch.equal(saved.classifier.weight, load_classifier_dir(str(plain.model_dir)).classifier.weight)
+
+
+def test_the_shift_branch_trains_its_first_round_domain_adversarially(tiny_config, tmp_path, monkeypatch):
+    config = _self_training_config(tiny_config, tmp_path, shift_strategies=["pseudo_labeling", "domain_adversarial"],
+                                   adversarial_weight=0.2)
+    calls = []
+    real_fine_tune = stages.fine_tune
+    monkeypatch.setattr(stages, "fine_tune", lambda *args, **kwargs:
+                        calls.append(kwargs.get("adversarial")) or real_fine_tune(*args, **kwargs))
+    summary = stages.train(config, "adapted", progress=False)
+    first, second = calls
+    pool = stages.target_pool(config)
+    assert first.weight == 0.2 and set(first.texts) == set(pool["text"]) and second is None
+    assert summary["strategies"][0].startswith("domain_adversarial (gradient reversal up to 0.2")
