@@ -10,7 +10,7 @@ import pandas as pd
 
 from tasks.augmentation import augment_frame
 from tasks.config import SimilarityConfig, StrategyConfig
-from tasks.resampling import class_balance_weights
+from tasks.resampling import class_balance_weights, effective_sample_share
 from tasks.vocabulary import substitute_frame
 
 DEFAULT_BRANCH = "joint_training"
@@ -84,7 +84,9 @@ def build_shift_training_set(source: pd.DataFrame, target: pd.DataFrame, strateg
     for name in strategy.shift_strategies:
         if name == "importance_weighting" and importance is not None:
             source_weights = source_weights * importance
-            applied.append(f"importance_weighting (source weights {importance.min():.2f}..{importance.max():.2f})")
+            applied.append(f"importance_weighting (source weights {importance.min():.2f}..{importance.max():.2f}; "
+                           f"effective source sample {effective_sample_share(importance):.0%} of {len(importance)} "
+                           "rows)")
         elif name == "class_balance":
             source_weights = source_weights * class_balance_weights(source["label"])
             applied.append("class_balance")

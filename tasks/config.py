@@ -135,7 +135,7 @@ class StrategyConfig(_Section):
         "copies; null = both domains carry equal total weight."
     )
     shift_strategies: list[ShiftStrategy] = Field(
-        ["vocabulary_substitution", "importance_weighting", "class_balance", "augmentation", "pseudo_labeling"],
+        ["vocabulary_substitution", "class_balance", "augmentation", "pseudo_labeling"],
         description="What the shift_adaptation branch does (text rewriting, then weights, then augmentation, then "
                     "the training-time strategies): vocabulary_substitution, importance_weighting, class_balance, "
                     "augmentation, pseudo_labeling, target_mlm, domain_adversarial.",

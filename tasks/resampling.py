@@ -31,3 +31,10 @@ def importance_weights(source: np.ndarray, target: np.ndarray, clip: tuple[float
     log_odds = classifier.decision_function(source) + np.log(len(source) / len(target))
     relative = np.exp(np.clip(log_odds - np.median(log_odds), np.log(clip[0]), np.log(clip[1])))
     return relative / relative.mean()
+
+
+def effective_sample_share(weights: np.ndarray) -> float:
+    """Kish's effective sample size of weighted rows, (sum w)^2 / sum w^2, as a share of the rows: 1 for equal
+    weights; 0.4 means the weighted rows carry as much information as 40% of them unweighted."""
+    weights = np.asarray(weights, dtype=float)
+    return float(weights.sum() ** 2 / (weights**2).sum() / len(weights)) if len(weights) else 0.0

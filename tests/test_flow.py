@@ -65,6 +65,8 @@ def test_a_stage_without_its_inputs_says_which_stage_to_run(tiny_config):
 
 def test_the_shift_branch_reweights_the_source_and_augments_the_target(tiny_config):
     tiny_config.strategy.branch = "shift_adaptation"
+    tiny_config.strategy.shift_strategies = ["vocabulary_substitution", "importance_weighting", "class_balance",
+                                             "augmentation"]
     counts = stages.validate(tiny_config)["counts"]
     assert stages.similarity(tiny_config).forced
     prepared = stages.prepare(tiny_config)

@@ -9,7 +9,7 @@ import pytest
 from tasks.augmentation import augment_frame, frequent_words
 from tasks.branching import build_shift_training_set, decide_branch
 from tasks.config import SimilarityConfig, StrategyConfig
-from tasks.resampling import class_balance_weights, importance_weights
+from tasks.resampling import class_balance_weights, effective_sample_share, importance_weights
 from tasks.similarity import js_divergence, label_shift, mmd_rbf, oov_rate, proxy_a_distance
 
 RNG = np.random.default_rng(0)
@@ -96,9 +96,13 @@ def test_importance_weights_stay_spread_when_the_domains_are_separable():
     source = np.vstack([RNG.normal(size=(290, 4)), RNG.normal(loc=19.0, size=(10, 4))])
     target = RNG.normal(loc=20.0, size=(300, 4))
     weights = importance_weights(source, target)
-    effective = weights.sum() ** 2 / (weights**2).sum()
-    assert effective > 0.3 * len(weights)  # not a handful of rows carrying all the weight
+    assert effective_sample_share(weights) > 0.3  # not a handful of rows carrying all the weight
     assert weights.max() / np.median(weights) <= 10 + 1e-9
+
+
+def test_the_effective_sample_share_is_one_for_equal_weights_and_the_carrying_share_for_all_or_nothing_weights():
+    assert effective_sample_share(np.full(50, 3.0)) == pytest.approx(1.0)
+    assert effective_sample_share(np.r_[np.ones(10), np.zeros(40)]) == pytest.approx(0.2)
 
 
 def test_class_balance_gives_each_class_the_same_total_weight():
@@ -120,9 +124,10 @@ def test_augmentation_is_seeded_keeps_labels_and_uses_in_domain_words():
 def test_the_shift_training_set_applies_the_configured_strategies():
     source = pd.DataFrame({"text": [f"s{i}" for i in range(30)], "label": ["a"] * 20 + ["b"] * 10})
     target = pd.DataFrame({"text": ["t one two three", "t four five six"], "label": ["a", "b"]})
-    frame, applied = build_shift_training_set(source, target, StrategyConfig(), np.linspace(0.5, 1.5, 30),
-                                              ["word"], seed=0)
+    strategy = StrategyConfig(shift_strategies=["importance_weighting", "class_balance", "augmentation"])
+    frame, applied = build_shift_training_set(source, target, strategy, np.linspace(0.5, 1.5, 30), ["word"], seed=0)
     assert [name.split(" ")[0] for name in applied] == ["importance_weighting", "class_balance", "augmentation"]
+    assert "effective source sample 92% of 30 rows" in applied[0]
     assert len(frame) == 30 + 2 + 4
     source_part, target_part = frame[frame.domain == "source"], frame[frame.domain == "target"]
     assert source_part["weight"].mean() == pytest.approx(1.0)
