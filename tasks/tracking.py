@@ -356,7 +356,11 @@ class RunTracker:
         try:
             client.get_registered_model(name)
         except MlflowException:
-            client.create_registered_model(name, description="Fine-tuned by adaptflow for a target domain.")
+            try:
+                client.create_registered_model(name, description="Fine-tuned by adaptflow for a target domain.")
+            except MlflowException as error:  # a run beside this one created it since the lookup: use it
+                if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
         run = client.get_run(self.run_id)
         tags = {key: value for key, value in run.data.tags.items()
                 if key.startswith(("data.md5.", "git.", "prefect.")) or key in ("branch",)}

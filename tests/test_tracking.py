@@ -351,3 +351,28 @@ def test_the_flow_against_a_real_mlflow_server(prefect_harness, tiny_config, mlf
     assert "model" in {a.path for a in client.list_artifacts(run.info.run_id)}
     assert client.get_model_version_by_alias(NAME, "champion").run_id == run.info.run_id
     assert int(client.get_model_version_by_alias(NAME, "challenger").version) == 1
+
+
+@pytest.mark.reliability
+def test_registering_while_another_run_creates_the_registered_model_adds_a_version_to_it(tiny_config, mlflow_store,
+                                                                                        monkeypatch):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from tasks.tracking import RunTracker
+
+    client = MlflowClient(mlflow_store)
+    run = client.create_run(client.create_experiment("race"))
+    real_get, lookups = client.get_registered_model, []
+
+    def created_meanwhile(name):  # the first lookup misses; a run beside this one creates the model right after it
+        lookups.append(name)
+        if len(lookups) > 1:
+            return real_get(name)
+        client.create_registered_model(name)
+        raise MlflowException(f"Registered Model with name={name} not found")
+
+    monkeypatch.setattr(client, "get_registered_model", created_meanwhile)
+    registered = RunTracker(client, run.info.run_id, tiny_config, mlflow_store).register(Scores(0.9), "flow-run-1")
+    assert lookups and registered["version"] == 1
+    assert len(client.search_model_versions(f"name = '{NAME}'")) == 1
