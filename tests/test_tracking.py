@@ -354,14 +354,16 @@ def test_the_flow_against_a_real_mlflow_server(prefect_harness, tiny_config, mlf
 
 
 @pytest.mark.reliability
-def test_registering_while_another_run_creates_the_registered_model_adds_a_version_to_it(tiny_config, mlflow_store,
+def test_registering_while_another_run_creates_the_registered_model_adds_a_version_to_it(tiny_config, tmp_path,
                                                                                         monkeypatch):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
     from tasks.tracking import RunTracker
 
-    client = MlflowClient(mlflow_store)
+    store = f"sqlite:///{tmp_path / 'race.db'}"  # a registry of its own: no version from another test
+    tiny_config.tracking.uri = store
+    client = MlflowClient(store, registry_uri=store)
     run = client.create_run(client.create_experiment("race"))
     real_get, lookups = client.get_registered_model, []
 
@@ -373,6 +375,6 @@ def test_registering_while_another_run_creates_the_registered_model_adds_a_versi
         raise MlflowException(f"Registered Model with name={name} not found")
 
     monkeypatch.setattr(client, "get_registered_model", created_meanwhile)
-    registered = RunTracker(client, run.info.run_id, tiny_config, mlflow_store).register(Scores(0.9), "flow-run-1")
+    registered = RunTracker(client, run.info.run_id, tiny_config, store).register(Scores(0.9), "flow-run-1")
     assert lookups and registered["version"] == 1
     assert len(client.search_model_versions(f"name = '{NAME}'")) == 1
