@@ -286,11 +286,12 @@ def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True
             strategies = [name for name in config.strategy.shift_strategies if name in ("pseudo_labeling",
                                                                                         "target_mlm",
                                                                                         "domain_adversarial")]
+        pool = tuple(target_pool(config)["text"]) if {"target_mlm", "domain_adversarial"} & set(strategies) else ()
         if "target_mlm" in strategies:
-            mlm = MaskedLMObjective(tuple(target_pool(config)["text"]), config.strategy.mlm_weight,
-                                    config.strategy.mlm_probability, config.strategy.mlm_head_warmup_steps)
+            mlm = MaskedLMObjective(pool, config.strategy.mlm_weight, config.strategy.mlm_probability,
+                                    config.strategy.mlm_head_warmup_steps)
         if "domain_adversarial" in strategies:
-            adversarial = AdversarialObjective(tuple(target_pool(config)["text"]), config.strategy.adversarial_weight)
+            adversarial = AdversarialObjective(pool, config.strategy.adversarial_weight)
     else:
         raise ConfigError(f"unknown model '{which}'; choose baseline or adapted")
     unlabeled = read_role(config, "target_unlabeled") if "pseudo_labeling" in strategies else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from tasks.errors import DataError
+
 
 def tokenize(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:
     """Token ids of each text, truncated at `max_length` (special tokens included), not padded."""
@@ -57,3 +59,31 @@ def pad_id_of(tokenizer) -> int:
         if candidate is not None:
             return int(candidate)
     return 0
+
+
+class SeededTextBatches:
+    """Texts tokenised once and drawn in a seeded order per epoch: `picked(epoch, step)` holds the same texts on every
+    run and every resume (a batch that runs past the end of the order wraps round to its start).
+
+    Subclasses turn the picked token ids into a batch: masked (target masked-LM) or padded (domain adversary).
+    """
+
+    seed_offset = 0  # two objectives on the same texts and seed draw different orders
+
+    def __init__(self, tokenizer, texts: tuple[str, ...], max_length: int, batch_size: int, seed: int, what: str):
+        self.sequences = [ids for ids in tokenize(tokenizer, list(texts), max_length) if len(ids) > 2]
+        if not self.sequences:
+            raise DataError(f"{what}: none of the {len(texts)} unlabelled target texts has a word the tokenizer "
+                            "knows; give target texts with words in them or drop the strategy")
+        self.batch_size, self.seed = batch_size, seed
+        self._epoch: int | None = None
+
+    def epoch_seed(self, epoch: int) -> int:
+        return self.seed * 1000 + self.seed_offset + epoch
+
+    def picked(self, epoch: int, step: int) -> list[list[int]]:
+        if self._epoch != epoch:
+            self._order = np.random.default_rng(self.epoch_seed(epoch)).permutation(len(self.sequences))
+            self._epoch = epoch
+        start = (step * self.batch_size) % len(self._order)
+        return [self.sequences[i] for i in np.resize(self._order[start:], self.batch_size)]

@@ -15,11 +15,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-from tasks.batching import pad_batch, pad_id_of, tokenize
+from tasks.batching import SeededTextBatches, pad_batch, pad_id_of
 from tasks.devices import device_of, to_device
 
 
@@ -92,23 +91,17 @@ class FeatureTap:
         self._handle.remove()
 
 
-class TargetBatches:
+class TargetBatches(SeededTextBatches):
     """Seeded batches of unlabelled target texts: `batch(epoch, step)` is the same on every run and every resume."""
 
+    seed_offset = 7  # not the masked-LM order when both objectives run
+
     def __init__(self, tokenizer, texts: tuple[str, ...], max_length: int, batch_size: int, seed: int):
-        self.sequences = [ids for ids in tokenize(tokenizer, list(texts), max_length) if len(ids) > 2]
-        if not self.sequences:
-            raise ValueError("the adversarial objective has no target text with any token")
-        self.batch_size, self.seed, self.pad_id = batch_size, seed, pad_id_of(tokenizer)
-        self._epoch: int | None = None
+        super().__init__(tokenizer, texts, max_length, batch_size, seed, "domain_adversarial")
+        self.pad_id = pad_id_of(tokenizer)
 
     def batch(self, epoch: int, step: int) -> dict[str, torch.Tensor]:
-        if self._epoch != epoch:
-            self._order = np.random.default_rng(self.seed * 1000 + 7 + epoch).permutation(len(self.sequences))
-            self._epoch = epoch
-        start = (step * self.batch_size) % len(self._order)
-        picked = np.resize(self._order[start:], self.batch_size)
-        return pad_batch([self.sequences[i] for i in picked], self.pad_id)
+        return pad_batch(self.picked(epoch, step), self.pad_id)
 
 
 def domain_adversarial_loss(model, head: DomainClassifier, tap: FeatureTap, task_domains: torch.Tensor,

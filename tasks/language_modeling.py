@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
-from tasks.batching import tokenize
+from tasks.batching import SeededTextBatches
 from tasks.devices import device_of, to_device
 
 
@@ -50,33 +49,24 @@ def build_mlm_head(model) -> TiedMLMHead:
     return TiedMLMHead(config.hidden_size, model.get_input_embeddings(), getattr(config, "layer_norm_eps", 1e-12))
 
 
-class MaskedBatches:
+class MaskedBatches(SeededTextBatches):
     """Seeded batches of masked target texts: `batch(epoch, step)` is the same on every run and every resume."""
 
     def __init__(self, tokenizer, objective: MaskedLMObjective, max_length: int, batch_size: int, seed: int):
         from transformers import DataCollatorForLanguageModeling
 
-        self.sequences = [ids for ids in tokenize(tokenizer, list(objective.texts), max_length) if len(ids) > 2]
-        if not self.sequences:
-            raise ValueError("the masked-LM objective has no target text with any token")
-        self.batch_size, self.seed = batch_size, seed
+        super().__init__(tokenizer, objective.texts, max_length, batch_size, seed, "target_mlm")
         self._tokenizer, self._probability = tokenizer, objective.probability
         self._collator_class = DataCollatorForLanguageModeling
-        self._epoch: int | None = None
-
-    def _start(self, epoch: int) -> None:
-        rng = np.random.default_rng(self.seed * 1000 + epoch)
-        self._order = rng.permutation(len(self.sequences))
-        self._collator = self._collator_class(self._tokenizer, mlm_probability=self._probability,
-                                              seed=self.seed * 1000 + epoch)
-        self._epoch = epoch
+        self._collator_epoch: int | None = None
 
     def batch(self, epoch: int, step: int) -> dict[str, torch.Tensor]:
         """Masked `input_ids`, `attention_mask` and `labels` (-100 where not masked) for `step` of `epoch`."""
-        if self._epoch != epoch:
-            self._start(epoch)
-        start = (step * self.batch_size) % len(self._order)
-        picked = [self.sequences[i] for i in np.resize(self._order[start:], self.batch_size)]
+        picked = self.picked(epoch, step)
+        if self._collator_epoch != epoch:  # the masks are seeded per epoch too
+            self._collator = self._collator_class(self._tokenizer, mlm_probability=self._probability,
+                                                  seed=self.epoch_seed(epoch))
+            self._collator_epoch = epoch
         return self._collator([{"input_ids": ids} for ids in picked])
 
 

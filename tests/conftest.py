@@ -12,6 +12,9 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
 
 
+_STORE = pytest.StashKey[Path]()
+
+
 def pytest_configure(config):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -21,11 +24,21 @@ def pytest_configure(config):
     import tempfile
 
     store = Path(tempfile.mkdtemp(prefix="adaptflow-mlflow-"))
+    config.stash[_STORE] = store
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlruns.db'}"
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+
+
+def pytest_unconfigure(config):
+    """The throwaway store goes when the session ends."""
+    import shutil
+
+    store = config.stash.get(_STORE, None)
+    if store is not None:
+        shutil.rmtree(store, ignore_errors=True)
 
 
 

@@ -22,6 +22,7 @@ from tasks.domain_adversarial import (
     reversal_scale,
     reverse_gradient,
 )
+from tasks.errors import DataError
 from tasks.language_modeling import (
     MaskedBatches,
     MaskedLMObjective,
@@ -216,6 +217,26 @@ def test_masked_batches_are_seeded_per_epoch_and_mask_about_the_configured_share
     assert 0.05 < share < 0.3
     masked_positions = first["labels"] != -100
     assert (first["input_ids"][masked_positions] == tokenizer.mask_token_id).float().mean() > 0.5
+
+
+@pytest.mark.parametrize("objective", ["target_mlm", "domain_adversarial"])
+def test_an_auxiliary_objective_whose_target_texts_have_no_word_is_a_one_line_data_error(tiny_model_dir, objective):
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    texts = ("", "   ")
+    with pytest.raises(DataError, match=rf"^{objective}: none of the 2 unlabelled target texts has a word") as error:
+        if objective == "target_mlm":
+            MaskedBatches(tokenizer, MaskedLMObjective(texts), 32, 4, seed=0)
+        else:
+            TargetBatches(tokenizer, texts, 32, 4, seed=0)
+    assert "\n" not in str(error.value)
+
+
+def test_the_masked_lm_and_the_adversary_draw_the_target_texts_in_different_orders(tiny_model_dir):
+    tokenizer = load_tokenizer(str(tiny_model_dir))
+    texts = tuple(pd.read_csv(SAMPLE / "kitchen.csv")["text"].head(64))
+    masked = MaskedBatches(tokenizer, MaskedLMObjective(texts), 48, 16, seed=0).picked(0, 0)
+    adversary = TargetBatches(tokenizer, texts, 48, 16, seed=0).picked(0, 0)
+    assert len(masked) == len(adversary) == 16 and masked != adversary
 
 
 def test_training_with_the_target_mlm_loss_lowers_it_and_saves_a_plain_classifier(tmp_path, tiny_model_dir):
