@@ -269,8 +269,8 @@ def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True
     In the shift-adaptation branch, `target_mlm` adds the target masked-LM loss to every step, `domain_adversarial`
     a domain classifier behind a gradient reversal (on the prepared set's training, the first round when there are
     two), and `pseudo_labeling` trains in two rounds: the first model labels the unlabelled target texts and the
-    second round continues from it on the labelled and the confidently pseudo-labelled target texts (with
-    `pseudo_label_with_source`, on the whole prepared set as well).
+    second round continues from it on the prepared set plus the confidently pseudo-labelled target texts (without
+    `pseudo_label_with_source`, on the labelled and pseudo-labelled target texts alone).
     """
     layout = layout_of(config)
     validation = read_role(config, "target_validation")
@@ -324,8 +324,9 @@ def train(config: AdaptflowConfig, which: str = "adapted", progress: bool = True
 def _self_train(config: AdaptflowConfig, data: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ...],
                 unlabeled: pd.DataFrame, mlm: MaskedLMObjective | None, progress: bool,
                 adversarial: AdversarialObjective | None = None) -> tuple[TrainResult, dict[str, Any]]:
-    """Round 1 on the prepared set; pseudo-label the unlabelled target; round 2 continues on the target texts
-    (labelled and pseudo-labelled), or on the prepared set plus the pseudo-labelled texts."""
+    """Round 1 on the prepared set; pseudo-label the unlabelled target; round 2 continues on the prepared set plus
+    the pseudo-labelled texts, or (without `pseudo_label_with_source`) on the target texts alone, labelled and
+    pseudo-labelled."""
     from tasks.models import load_classifier_dir, load_tokenizer
 
     layout = layout_of(config)

@@ -144,8 +144,20 @@ def _self_training_config(tiny_config, tmp_path, **strategy):
     return config
 
 
-def test_the_shift_branch_self_trains_in_two_rounds_on_pseudo_labelled_target_texts(tiny_config, tmp_path):
+def _recording_fine_tune(monkeypatch) -> list[tuple[pd.DataFrame, str]]:
+    """Each fine-tune's training set and starting model, in call order (the real fine-tune still runs)."""
+    calls: list[tuple[pd.DataFrame, str]] = []
+    real_fine_tune = stages.fine_tune
+    monkeypatch.setattr(stages, "fine_tune", lambda train, validation, labels, model_name, *args, **kwargs:
+                        calls.append((train.copy(), model_name)) or
+                        real_fine_tune(train, validation, labels, model_name, *args, **kwargs))
+    return calls
+
+
+def test_the_shift_branch_self_trains_in_two_rounds_on_pseudo_labelled_target_texts(tiny_config, tmp_path,
+                                                                                     monkeypatch):
     config = _self_training_config(tiny_config, tmp_path)
+    calls = _recording_fine_tune(monkeypatch)
     summary = stages.train(config, "adapted", progress=False)
     layout = stages.layout_of(config)
     pseudo = pd.read_parquet(layout.pseudo_labels)
@@ -157,21 +169,35 @@ def test_the_shift_branch_self_trains_in_two_rounds_on_pseudo_labelled_target_te
     assert rounds[-1] == 2 and set(rounds[:-1]) == {1}  # round 1 (may stop early), then one epoch of round 2
     assert [row["epoch"] for row in summary["history"]] == list(range(1, len(rounds) + 1))
     assert summary["strategies"][0].startswith("pseudo_labeling")
-    assert "second round continues from the first model on the target texts" in summary["strategies"][0]
+    assert "second round continues from the first model on the source and the target texts" \
+        in summary["strategies"][0]
+    (_, first_start), (second, second_start) = calls
+    assert first_start == config.model.name_or_path and second_start.endswith("round-1")  # continues from round 1
+    prepared = pd.read_parquet(layout.training_set)  # by default the second round keeps the source
+    assert len(second) == len(prepared) + len(pseudo) == summary["n_train"]
     assert load_classifier_dir(summary["model_dir"]).config.id2label == {0: "negative", 1: "positive"}
     assert not (layout.checkpoints / "self-training").exists()  # the first-round model is not left behind
     saved = json.loads(layout.history("adapted").read_text())
     assert saved["round_1"]["history"] and saved["selected_per_class"]["negative"] == len(pseudo) // 2
 
 
+def test_without_the_source_the_second_round_trains_on_the_target_texts_alone(tiny_config, tmp_path, monkeypatch):
+    config = _self_training_config(tiny_config, tmp_path, pseudo_label_with_source=False)
+    calls = _recording_fine_tune(monkeypatch)
+    summary = stages.train(config, "adapted", progress=False)
+    layout = stages.layout_of(config)
+    pseudo, prepared = pd.read_parquet(layout.pseudo_labels), pd.read_parquet(layout.training_set)
+    labelled_target = prepared[prepared["domain"] == "target"]
+    second = calls[1][0]
+    assert len(pseudo) > 0 and set(second["text"]) == set(labelled_target["text"]) | set(pseudo["text"])
+    assert (second["weight"] == 1.0).all()  # each target text counts once
+    assert "second round continues from the first model on the target texts" in summary["strategies"][0]
+
+
 def test_a_fresh_student_learns_from_the_source_and_the_pseudo_labels(tiny_config, tmp_path, monkeypatch):
     config = _self_training_config(tiny_config, tmp_path, pseudo_label_student="fresh", pseudo_label_with_source=True,
                                    pseudo_label_epochs=2)
-    calls = []
-    real_fine_tune = stages.fine_tune
-    monkeypatch.setattr(stages, "fine_tune", lambda train, validation, labels, model_name, *args, **kwargs:
-                        calls.append((train.copy(), model_name)) or
-                        real_fine_tune(train, validation, labels, model_name, *args, **kwargs))
+    calls = _recording_fine_tune(monkeypatch)
     summary = stages.train(config, "adapted", progress=False)
     layout = stages.layout_of(config)
     pseudo, prepared = pd.read_parquet(layout.pseudo_labels), pd.read_parquet(layout.training_set)
