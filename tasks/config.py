@@ -132,7 +132,8 @@ class StrategyConfig(_Section):
     )
     shift_target_weight: float | None = Field(
         None, gt=0, description="Shift-adaptation branch: loss weight of each labelled target row and its augmented "
-        "copies; null = both domains carry equal total weight."
+        "copies; null = both domains carry equal total weight. 1 measured level with null over 8 runs "
+        "(BENCHMARKS.md, round 6)."
     )
     shift_strategies: list[ShiftStrategy] = Field(
         ["vocabulary_substitution", "class_balance", "augmentation", "pseudo_labeling"],
