@@ -124,11 +124,23 @@ def test_augmentation_is_seeded_keeps_labels_and_uses_in_domain_words():
 def test_the_shift_training_set_applies_the_configured_strategies():
     source = pd.DataFrame({"text": [f"s{i}" for i in range(30)], "label": ["a"] * 20 + ["b"] * 10})
     target = pd.DataFrame({"text": ["t one two three", "t four five six"], "label": ["a", "b"]})
-    strategy = StrategyConfig(shift_strategies=["importance_weighting", "class_balance", "augmentation"])
+    strategy = StrategyConfig(shift_strategies=["importance_weighting", "class_balance", "augmentation"],
+                              shift_target_weight=None)
     frame, applied = build_shift_training_set(source, target, strategy, np.linspace(0.5, 1.5, 30), ["word"], seed=0)
     assert [name.split(" ")[0] for name in applied] == ["importance_weighting", "class_balance", "augmentation"]
     assert "effective source sample 92% of 30 rows" in applied[0]
     assert len(frame) == 30 + 2 + 4
     source_part, target_part = frame[frame.domain == "source"], frame[frame.domain == "target"]
     assert source_part["weight"].mean() == pytest.approx(1.0)
-    assert target_part["weight"].sum() == pytest.approx(30.0)  # both domains carry the same total weight
+    assert target_part["weight"].sum() == pytest.approx(30.0)  # null: both domains carry the same total weight
+
+
+def test_by_default_each_labelled_target_row_and_copy_weighs_the_configured_weight():
+    source = pd.DataFrame({"text": [f"s{i}" for i in range(30)], "label": ["a"] * 15 + ["b"] * 15})
+    target = pd.DataFrame({"text": ["t one two three", "t four five six"], "label": ["a", "b"]})
+    strategy = StrategyConfig(shift_strategies=["augmentation"])
+    frame, _ = build_shift_training_set(source, target, strategy, None, ["word"], seed=0)
+    target_part = frame[frame.domain == "target"]
+    assert len(target_part) == 2 * (1 + strategy.augment_copies)
+    assert strategy.shift_target_weight == 3.65 and (target_part["weight"] == 3.65).all()
+    assert (frame.loc[frame.domain == "source", "weight"] == 1.0).all()
