@@ -297,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "steps": args.steps, "batch_size": args.batch_size, "max_length": MAX_LENGTH,
         "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+        "engine_precision": resolve_precision("auto"),  # bf16 only where this CPU computes it natively
     }
     print("\n| variant | train ex/s | × naive | inference ex/s | × naive | peak RSS MB |\n|---|---|---|---|---|---|")
     for name, t in train.items():
