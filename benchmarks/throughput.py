@@ -264,8 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         args.worker_out.write_text(json.dumps(worker(args)))
         return 0
+    engine_precision = resolve_precision("auto")  # bf16 only where this CPU computes it natively
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 native: "
-          f"{resolve_precision('auto') == 'bf16'}, model {args.model}", flush=True)
+          f"{engine_precision == 'bf16'}, model {args.model}", flush=True)
     chosen = args.variants.split(",") if args.variants else [*TRAIN_VARIANTS]
     unknown = sorted(set(chosen) - set(TRAIN_VARIANTS) | ({"naive", "engine"} - set(chosen)))
     if unknown:
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "steps": args.steps, "batch_size": args.batch_size, "max_length": MAX_LENGTH,
         "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-        "engine_precision": resolve_precision("auto"),  # bf16 only where this CPU computes it natively
+        "engine_precision": engine_precision,
     }
     print("\n| variant | train ex/s | × naive | inference ex/s | × naive | peak RSS MB |\n|---|---|---|---|---|---|")
     for name, t in train.items():
