@@ -1,107 +1,62 @@
-"""The Prefect flow: validate -> similarity -> (joint training | shift adaptation) -> fine-tune -> evaluate -> register.
+"""The Prefect flow: the seed's graph, with the branch taken by name.
 
-Each Prefect task is a thin wrapper around a stage in `flows.stages`, the same code `dvc repro` runs. The flow's edges
-log each stage's outputs to one MLflow run, opened before any work (an unreachable server fails the flow at once) and
-ended FINISHED, FAILED or KILLED to match how the flow ended.
+validate-data -> check-similarity -> joint-training | shift-adaptation -> fine-tune-baseline / fine-tune-adapted
+(-> pseudo-label -> fine-tune-round-2 when the shift branch self-trains) -> evaluate-target -> register-model.
+
+Each task runs a stage function of `flows.stages` (the code `dvc repro` runs) and receives its upstream tasks'
+futures, so Prefect records the edges and the UI draws them. The flow branches in its body on the similarity
+check's decision. One MLflow run per flow run, opened before any work (an unreachable server fails the flow at
+once) and ended FINISHED, FAILED or KILLED to match how the flow ended.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow
 from prefect.artifacts import create_markdown_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import stages
-from flows.caching import StageCache
+from flows.layout import input_files, layout_of
+from flows.prefect_tasks import TaskCalls
+from flows.stages import evaluate, prepare, register, similarity, train, validate
+from tasks.branching import plan_strategies
 from tasks.config import AdaptflowConfig
-from tasks.errors import AdaptflowError
-from tasks.report import run_markdown
+from tasks.report import run_markdown, summarise_run
+from tasks.results import ValidationSummary
 from tasks.validation import failure_line, summary_markdown
 
 log = logging.getLogger(__name__)
-
-
-def _transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry I/O hiccups, not problems with the user's data or config (those fail the same way every time)."""
-    try:
-        state.result()
-    except AdaptflowError:
-        return False
-    except Exception:
-        return True
-    return False
-
-
-# Stages are cached on their inputs (flows/caching.py): a re-run with unchanged data, params and code reuses them.
-CACHED = {"persist_result": True, "cache_expiration": None}
-IO_RETRIES = {"retries": 2, "retry_delay_seconds": 5, "retry_condition_fn": _transient}
-
-
-@task(name="validate-data", **CACHED, **IO_RETRIES)
-def validate_data(config: AdaptflowConfig) -> dict[str, Any]:
-    return stages.validate(config)
-
-
-def _publish_validation(config: AdaptflowConfig) -> None:
-    path = stages.layout_of(config).validation
-    if path.is_file():
-        summary = json.loads(path.read_text(encoding="utf-8"))
-        create_markdown_artifact(summary_markdown(summary), key="adaptflow-validation",
-                                 description="Data validation summary (Great Expectations)")
-
-
-@task(name="check-similarity", **CACHED, **IO_RETRIES)
-def check_similarity(config: AdaptflowConfig) -> dict[str, Any]:
-    return stages.similarity(config).as_dict()
-
-
-@task(name="prepare-training-set", **CACHED)
-def prepare_training_set(config: AdaptflowConfig) -> dict[str, Any]:
-    return stages.prepare(config)
-
-
-@task(name="fine-tune", **CACHED)
-def fine_tune(config: AdaptflowConfig, which: str) -> dict[str, Any]:
-    return stages.train(config, which)
-
-
-@task(name="evaluate-target", **CACHED)
-def evaluate_target(config: AdaptflowConfig) -> dict[str, Any]:
-    return stages.evaluate(config)
+# One task at a time by default: two fine-tunes in threads of one process would share torch's global random
+# generator (dropout) and lose reproducibility. Independent tasks are submitted, so a task runner that runs them
+# in processes of their own (Dask) runs them at once.
+TASK_RUNNER = ThreadPoolTaskRunner(max_workers=1)
 
 
 def _prefect_context() -> dict[str, str | None]:
-    from prefect.runtime import flow_run
+    from prefect.runtime import deployment, flow_run
 
     return {"adaptflow.trigger": "prefect", "prefect.flow_run_id": flow_run.id,
             "prefect.flow_run_name": flow_run.name, "prefect.flow_run_url": flow_run.ui_url,
-            "prefect.deployment_id": _deployment_id()}
+            "prefect.deployment_id": deployment.id}
 
 
-def _deployment_id() -> str | None:
-    from prefect.runtime import deployment
-
-    return deployment.id
-
-
-@flow(name="adaptflow", log_prints=True, timeout_seconds=12 * 3600, persist_result=True)
+@flow(name="adaptflow", log_prints=True, timeout_seconds=12 * 3600, persist_result=True, task_runner=TASK_RUNNER)
 def adaptation_flow(config: AdaptflowConfig = AdaptflowConfig()) -> dict[str, Any]:
     """Adapt the foundation model in `config.model` to the target domain in `config.data`."""
     tracker = None
     if config.tracking.enabled:
-        from tasks.tracking import RunTracker
+        from flows.tracking import RunTracker
 
         context = _prefect_context()
-        tracker = RunTracker.open(config, stages.input_files(config), context, run_name=context["prefect.flow_run_name"])
+        tracker = RunTracker.open(config, input_files(config), context, run_name=context["prefect.flow_run_name"])
     try:
-        summary = _pipeline(config, tracker)
+        summary = _pipeline(config, TaskCalls(config, tracker))
     except BaseException as error:
         if tracker is not None:
             _log_failure(tracker, config)
-            tracker.close(stages.run_status(error))
+            tracker.close(register.run_status(error))
         raise
     if tracker is not None:
         tracker.close("FINISHED")
@@ -109,52 +64,68 @@ def adaptation_flow(config: AdaptflowConfig = AdaptflowConfig()) -> dict[str, An
     return summary
 
 
-def _pipeline(config: AdaptflowConfig, tracker: Any) -> dict[str, Any]:
-    def track(stage: str) -> None:
-        if tracker is not None:
-            stages.track(tracker, config, stage)
-
-    cache = StageCache(config)
+def _pipeline(config: AdaptflowConfig, calls: TaskCalls) -> dict[str, Any]:
+    checked = calls.submit(validate.validate)
     try:
-        validation = cache.run(validate_data, "validate")
+        validation = calls.result(checked, track=True)
     finally:
         _publish_validation(config)
-    track("validate")
-    print(f"data validation: {validation['status']} ({validation['errors']} errors, {validation['warnings']} "
-          f"warnings, {validation['seconds']} s)")
-    for failure in validation["failures"]:
+    print(f"data validation: {validation.status} ({validation.errors} errors, {validation.warnings} warnings, "
+          f"{validation.seconds} s)")
+    for failure in validation.failures:
         print(failure_line(failure))
-    decision = cache.run(check_similarity, "similarity")
-    track("similarity")
-    print(f"branch: {decision['branch']} - {decision['rationale']}")
-    prepared = cache.run(prepare_training_set, "prepare")
-    track("prepare")
-    print(f"training set: {prepared['rows']} rows; strategies: {', '.join(prepared['strategies'])}")
-    if config.evaluation.baseline:
-        cache.run(fine_tune.with_options(name="fine-tune-baseline"), "train-baseline", "baseline")
-        track("train-baseline")
-    trained = cache.run(fine_tune.with_options(name="fine-tune-adapted"), "train", "adapted")
-    track("train")
-    if trained.get("strategies"):
-        print(f"training: {', '.join(trained['strategies'])}")
-    cache.run(evaluate_target, "evaluate")
-    track("evaluate")
-    summary = stages.run_summary(config)
-    if tracker is not None:
-        summary["mlflow_run_id"] = tracker.run_id
-        if config.tracking.register_model:
-            summary["registered"] = stages.register_model(tracker, config, _prefect_context()["prefect.flow_run_id"])
-            print(f"registered {summary['registered']['name']} version {summary['registered']['version']}: "
-                  f"{summary['registered']['reason']}")
+    decided = calls.submit(similarity.similarity, checked)
+    decision = calls.result(decided, track=True)
+    print(f"branch: {decision.branch} - {decision.rationale}")
+    plan = plan_strategies(decision.branch, config.strategy, validation.counts.get("target_unlabeled", 0))
+
+    baseline = calls.submit(train.fine_tune_baseline, checked) if config.evaluation.baseline else None
+    build = prepare.joint_training if decision.branch == "joint_training" else prepare.shift_adaptation
+    prepared = calls.submit(build, checked, decided)
+    adapted = calls.submit(train.fine_tune_adapted, checked, prepared)
+    if plan.self_training:
+        pseudo = calls.submit(train.pseudo_label, checked, adapted)
+        adapted = calls.submit(train.fine_tune_round_2, checked, adapted, pseudo)
+    evaluated = calls.submit(evaluate.evaluate, checked, adapted, baseline)
+
+    training_set = calls.result(prepared, track=True)
+    print(f"training set: {training_set.rows} rows; strategies: {', '.join(training_set.strategies)}")
+    if baseline is not None:
+        calls.result(baseline, track=True)
+    model = calls.result(adapted, track=True)
+    if model.strategies:
+        print(f"training: {', '.join(model.strategies)}")
+    report = calls.result(evaluated, track=True)
+    summary = summarise_run(validation, decision, training_set, model, report)
+    if calls.tracker is not None:
+        summary["mlflow_run_id"] = calls.tracker.run_id
+        registered = calls.result(calls.submit(register.register_model, calls.tracker, evaluated, adapted,
+                                               _prefect_context()["prefect.flow_run_id"]))
+        if registered.skipped is None:
+            summary["registered"] = registered.to_dict()
+            print(f"registered {registered.name} version {registered.version}: {registered.reason}")
     create_markdown_artifact(run_markdown(summary), key="adaptflow-report",
                              description="Target-domain evaluation of this adaptflow run")
     return summary
 
 
+def _publish_validation(config: AdaptflowConfig) -> None:
+    path = layout_of(config).validation
+    if path.is_file():
+        import json
+
+        summary = ValidationSummary.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        create_markdown_artifact(summary_markdown(summary.to_dict()), key="adaptflow-validation",
+                                 description="Data validation summary (Great Expectations)")
+
+
 def _log_failure(tracker: Any, config: AdaptflowConfig) -> None:
     """What a failed run still tells: its validation summary, if the validate stage wrote one."""
+    import json
+
+    path = layout_of(config).validation
     try:
-        if stages.layout_of(config).validation.is_file():
-            tracker.log_validation(stages.layout_of(config))
+        if path.is_file():
+            tracker.log_validation(layout_of(config), ValidationSummary.from_dict(json.loads(path.read_text())))
     except Exception as error:  # the run is failing already; its status matters more than this log
         log.warning("could not log the validation summary of the failed run: %s", error)

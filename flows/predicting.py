@@ -26,7 +26,8 @@ def predict_file(model_uri: str, input_path: Path, output_path: Path | None, con
                         "set data.text_columns")
     texts = to_examples(raw, input_path, columns, None, config.data.text_separator)["text"].tolist()
     if model_uri.startswith(("models:/", "runs:/")):
-        from tasks.tracking import load_registered, resolve_uri
+        from flows.mlflow_store import resolve_uri
+        from flows.registry import load_registered
 
         served = load_registered(model_uri, resolve_uri(config.tracking)).predict(pd.DataFrame({"text": texts}))
         labels, scores = served["label"].tolist(), served["score"].to_numpy()

@@ -18,7 +18,7 @@ DEFAULT_STATE = Path(".adaptflow-cache/watch.json")
 def changed_files(config: AdaptflowConfig, state_file: Path = DEFAULT_STATE) -> list[dict[str, str | None]]:
     """The input files whose md5 differs from the one recorded in `state_file` (all of them the first time);
     records the new hashes."""
-    from flows.stages import input_files
+    from flows.layout import input_files
 
     try:
         seen = json.loads(state_file.read_text(encoding="utf-8"))

@@ -12,8 +12,11 @@ import pandas as pd
 
 from tasks.similarity import words
 
-STOPWORDS = frozenset("a an the and or but if of to in on at for with is was are were be been it this that i you "
-                      "he she we they my your his her our their not no very so as by from".split())
+STOPWORDS = frozenset([
+    "a", "an", "the", "and", "or", "but", "if", "of", "to", "in", "on", "at", "for", "with", "is", "was", "are",
+    "were", "be", "been", "it", "this", "that", "i", "you", "he", "she", "we", "they", "my", "your", "his", "her",
+    "our", "their", "not", "no", "very", "so", "as", "by", "from",
+])
 
 
 def frequent_words(texts: list[str], top: int = 200) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -11,27 +11,48 @@ import pandas as pd
 from tasks.augmentation import augment_frame
 from tasks.config import SimilarityConfig, StrategyConfig
 from tasks.resampling import class_balance_weights, effective_sample_share
+from tasks.results import Branch, JsonRecord
 from tasks.vocabulary import substitute_frame
 
-DEFAULT_BRANCH = "joint_training"
+DEFAULT_BRANCH: Branch = "joint_training"
+PREPARE_TIME = ("vocabulary_substitution", "importance_weighting", "class_balance", "augmentation")
+TRAINING_TIME = ("target_mlm", "domain_adversarial")
 
 
 @dataclass(frozen=True)
-class Decision:
+class Decision(JsonRecord):
     """Which branch runs, whether the domains were judged similar, and the rationale that is logged."""
 
-    branch: str
+    branch: Branch
     similar: bool | None
     rationale: str
     forced: bool
     measures: dict[str, Any] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Decision:
-        return cls(**raw)
+@dataclass(frozen=True)
+class StrategyPlan:
+    """Which strategies run where: while the training set is built, as objectives of the fine-tune, and whether
+    the fine-tune self-trains (a second round on pseudo-labelled target texts)."""
+
+    prepare: tuple[str, ...]
+    objectives: tuple[str, ...]
+    self_training: bool
+    second_round_objectives: tuple[str, ...] = ()
+
+
+def plan_strategies(branch: Branch, strategy: StrategyConfig, unlabeled: int | None = None) -> StrategyPlan:
+    """The one place that decides it: the joint branch builds its set and fine-tunes plainly; the shift branch runs
+    `strategy.shift_strategies` in their listed order, each at the time it acts. Self-training needs unlabelled
+    target texts (`unlabeled`, their count; None = not known yet). The second round keeps the target masked-LM but
+    not the domain classifier, which learns on the prepared set's source and target rows in the first round."""
+    if branch == "joint_training":
+        return StrategyPlan(("joint_training",), (), False)
+    chosen = strategy.shift_strategies
+    objectives = tuple(name for name in chosen if name in TRAINING_TIME)
+    return StrategyPlan(tuple(name for name in chosen if name in PREPARE_TIME), objectives,
+                        "pseudo_labeling" in chosen and (unlabeled is None or unlabeled > 0),
+                        tuple(name for name in objectives if name != "domain_adversarial"))
 
 
 def decide_branch(setting: str, measures: dict[str, float] | None = None,
@@ -75,13 +96,14 @@ def build_shift_training_set(source: pd.DataFrame, target: pd.DataFrame, strateg
     here.
     """
     applied = []
-    if "vocabulary_substitution" in strategy.shift_strategies and substitution:
+    planned = plan_strategies("shift_adaptation", strategy).prepare
+    if "vocabulary_substitution" in planned and substitution:
         source, changed = substitute_frame(source, substitution, strategy.substitution_share, seed)
         shown = ", ".join(f"{a}->{b}" for a, b in list(substitution.items())[:5])
         applied.append(f"vocabulary_substitution ({changed} source texts rewritten with {len(substitution)} "
                        f"word mappings, e.g. {shown})")
     source_weights = np.ones(len(source))
-    for name in strategy.shift_strategies:
+    for name in planned:
         if name == "importance_weighting" and importance is not None:
             source_weights = source_weights * importance
             applied.append(f"importance_weighting (source weights {importance.min():.2f}..{importance.max():.2f}; "
@@ -92,7 +114,7 @@ def build_shift_training_set(source: pd.DataFrame, target: pd.DataFrame, strateg
             applied.append("class_balance")
     source_part = source[["text", "label"]].assign(domain="source", weight=source_weights / source_weights.mean())
     augmented = target.iloc[0:0]
-    if "augmentation" in strategy.shift_strategies and strategy.augment_copies and not target.empty:
+    if "augmentation" in planned and strategy.augment_copies and not target.empty:
         augmented = augment_frame(target[["text", "label"]], strategy.augment_copies, vocabulary, seed,
                                   strategy.augment_rate)
         applied.append(f"augmentation ({len(augmented)} edited copies of {len(target)} labelled target texts)")

@@ -97,9 +97,9 @@ def _problem_with(directory: Path) -> str | None:
         from safetensors import safe_open
 
         with safe_open(str(directory / WEIGHTS_FILE), framework="pt") as handle:
-            for key in handle.keys():
+            for key in handle.keys():  # noqa: SIM118 (a safe_open handle is not iterable)
                 handle.get_slice(key)
-    except Exception as exc:  # a damaged file can fail in many ways; any of them means "do not load"
+    except Exception as exc:  # noqa: BLE001 (a damaged file can fail in many ways; any of them means "do not load")
         return f"unreadable ({type(exc).__name__}: {exc})"
     return None
 

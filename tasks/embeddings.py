@@ -22,8 +22,10 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def model_key(name_or_path: str, max_length: int) -> str:
-    return hashlib.sha256(f"{name_or_path}|{max_length}".encode()).hexdigest()[:16]
+def model_key(name_or_path: str, max_length: int, precision: str = "fp32") -> str:
+    """The cache shard directory of one model, truncation length and precision (bf16 vectors differ from fp32)."""
+    tail = "" if precision == "fp32" else f"|{precision}"  # fp32 keys stay those of earlier caches
+    return hashlib.sha256(f"{name_or_path}|{max_length}{tail}".encode()).hexdigest()[:16]
 
 
 def embed_texts(texts: list[str], name_or_path: str, max_length: int, cache_dir: Path | None = None,
@@ -32,13 +34,13 @@ def embed_texts(texts: list[str], name_or_path: str, max_length: int, cache_dir:
 
     Texts not in the cache are embedded on `device` (`cpu`, `cuda`, ...)."""
     keys = [text_key(text) for text in texts]
-    cache = _load_cache(cache_dir / model_key(name_or_path, max_length)) if cache_dir else {}
+    cache = _load_cache(cache_dir / model_key(name_or_path, max_length, precision)) if cache_dir else {}
     missing = sorted({key: text for key, text in zip(keys, texts, strict=True) if key not in cache}.items())
     if missing:
         vectors = _compute([text for _, text in missing], name_or_path, max_length, batch_size, precision, device)
         fresh = {key: vector for (key, _), vector in zip(missing, vectors, strict=True)}
         if cache_dir:
-            _write_shard(cache_dir / model_key(name_or_path, max_length), fresh)
+            _write_shard(cache_dir / model_key(name_or_path, max_length, precision), fresh)
         cache.update(fresh)
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)

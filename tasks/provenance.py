@@ -9,7 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 
 PACKAGES = ("adaptflow", "torch", "transformers", "prefect", "mlflow", "dvc", "great-expectations", "pandas",
-            "scikit-learn", "peft")
+            "scikit-learn")
 
 
 def dvc_md5(path: Path) -> str:
@@ -49,7 +49,8 @@ def git_commit(directory: Path = Path(".")) -> tuple[str | None, bool]:
     """(commit, dirty) of the git work tree holding `directory`; (None, False) outside git."""
     def git(*args: str) -> str | None:
         try:
-            done = subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, timeout=10)
+            done = subprocess.run(["git", *args], cwd=directory, capture_output=True, text=True, timeout=10,
+                                  check=False)
         except (OSError, subprocess.TimeoutExpired):
             return None
         return done.stdout.strip() if done.returncode == 0 else None

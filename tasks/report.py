@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tasks.branching import Decision
+from tasks.results import EvaluationReport, PreparedSet, TrainSummary, ValidationSummary
+
 _GRAPH = """graph LR
     A[source-domain data] --> B{{source and target similar?}}
     B --yes--> C[joint training on source + target]
@@ -70,3 +73,11 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"registered: {registered['name']} version {registered['version']} "
                      f"({'champion' if registered['promoted'] else 'challenger'}; {registered['reason']})")
     return lines
+
+
+def summarise_run(validation: ValidationSummary, decision: Decision, prepared: PreparedSet, adapted: TrainSummary,
+                  report: EvaluationReport) -> dict[str, Any]:
+    """The story of a finished run from its stages' results: branch and why, strategies, validation, metrics."""
+    return {"branch": decision.branch, "decision": decision.to_dict(),
+            "strategies": prepared.strategies + adapted.strategies, "rows": validation.counts,
+            "validation": validation.status, **report.to_dict()}

@@ -66,7 +66,8 @@ def check_labels_known(frame: pd.DataFrame, labels: tuple[str, ...], role: str, 
                         f"{', '.join(labels)}); add it to the source or map it to one of those")
 
 
-def split_off(frame: pd.DataFrame, size: int | float, seed: int, what: str, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_off(frame: pd.DataFrame, size: int | float, seed: int, what: str,  # noqa: PYI041 (int: rows, float: share)
+              path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rest, held_out): a seeded split stratified by label, `size` rows (or share) held out.
 
     Texts that are the same after folding case and white space stay on one side: the held-out part takes one copy

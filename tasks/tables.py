@@ -114,7 +114,7 @@ def _read_delimited(path: Path, kind: str) -> pd.DataFrame:
 def _read_parquet(path: Path) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for damaged files
+    except Exception as exc:  # noqa: BLE001 (pyarrow raises several types for damaged files)
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: not a readable Parquet file ({reason}); re-export it") from None
     return frame
@@ -141,7 +141,7 @@ def _read_hf_dir(path: Path) -> pd.DataFrame:
 
     try:
         loaded = datasets.load_from_disk(str(path))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 (datasets raises many types for a bad dir)
         raise DataError(f"{path}: not a `datasets` save_to_disk directory ({exc}); point at a file or such a dir") from None
     if isinstance(loaded, datasets.DatasetDict):
         if len(loaded) != 1 and "train" not in loaded:

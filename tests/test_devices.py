@@ -8,8 +8,9 @@ from tasks.devices import autocast, device_of, resolve_device, resolve_precision
 from tasks.errors import ConfigError
 
 
-def test_auto_picks_a_cuda_gpu_when_torch_sees_one_else_the_cpu():
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
+@pytest.mark.parametrize(("cuda_visible", "expected"), [(True, "cuda"), (False, "cpu")])
+def test_auto_picks_a_cuda_gpu_when_torch_sees_one_else_the_cpu(monkeypatch, cuda_visible, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_visible)
     assert resolve_device("auto").type == expected
 
 
@@ -30,10 +31,24 @@ def test_a_device_that_is_no_device_is_refused_by_the_config_and_the_resolver():
         resolve_device("tpu")
 
 
-def test_explicit_precision_is_kept_and_auto_follows_the_device():
+def test_explicit_precision_is_kept_whatever_the_device():
     assert resolve_precision("fp32", "cuda") == "fp32"
     assert resolve_precision("bf16", "cpu") == "bf16"
-    assert resolve_precision("auto", "cpu") in {"bf16", "fp32"}
+
+
+@pytest.mark.parametrize(("avx512_bf16", "amx", "expected"),
+                         [(True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")])
+def test_auto_precision_on_the_cpu_is_bf16_only_with_avx512_bf16_or_amx(monkeypatch, avx512_bf16, amx, expected):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert resolve_precision("auto", "cpu") == expected
+
+
+@pytest.mark.parametrize(("bf16_supported", "expected"), [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_on_a_cuda_gpu_is_bf16_only_where_the_gpu_supports_it(monkeypatch, bf16_supported, expected):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16_supported)
+    assert resolve_precision("auto", "cuda") == expected
+    assert resolve_precision("auto", "cuda:0") == expected
 
 
 def test_batches_move_to_the_models_device_and_autocast_matches_it():

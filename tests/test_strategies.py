@@ -13,7 +13,9 @@ import torch
 from flows import stages
 from tasks.branching import build_shift_training_set
 from tasks.config import StrategyConfig, TrainConfig
-from tasks.domain_adversarial import (
+from tasks.errors import DataError
+from tasks.models import load_classifier, load_classifier_dir, load_tokenizer
+from tasks.objectives.domain_adversarial import (
     AdversarialObjective,
     DomainClassifier,
     FeatureTap,
@@ -22,15 +24,13 @@ from tasks.domain_adversarial import (
     reversal_scale,
     reverse_gradient,
 )
-from tasks.errors import DataError
-from tasks.language_modeling import (
+from tasks.objectives.masked_lm import (
     MaskedBatches,
     MaskedLMObjective,
     build_mlm_head,
     masked_lm_loss,
     warm_up_head,
 )
-from tasks.models import load_classifier, load_classifier_dir, load_tokenizer
 from tasks.pseudo_labeling import select_confident
 from tasks.training import fine_tune
 from tasks.vocabulary import (
@@ -275,7 +275,7 @@ def test_training_with_the_target_mlm_loss_lowers_it_and_saves_a_plain_classifie
     plain = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "plain",
                       tmp_path / "ck", progress=False)
     mixed = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "mixed",
-                      tmp_path / "ck", progress=False, mlm=objective)
+                      tmp_path / "ck", progress=False, objectives=[objective])
     assert mixed.history[0]["train_loss"] > plain.history[0]["train_loss"] + 5  # the MLM loss (~ln 30k) is added
     assert mixed.history[-1]["train_loss"] < mixed.history[0]["train_loss"]
     saved = load_classifier_dir(str(mixed.model_dir))
@@ -288,8 +288,8 @@ def test_a_run_with_an_auxiliary_objective_resumes_from_its_checkpoint_to_the_sa
     frame = pd.read_csv(SAMPLE / "kitchen.csv")
     data = pd.DataFrame({"text": frame["text"], "label": frame["label"]}).iloc[:64]
     target = tuple(frame["text"].iloc[64:128])
-    auxiliary = {"mlm": MaskedLMObjective(target)} if objective == "mlm" else \
-        {"adversarial": AdversarialObjective(target, weight=1.0)}  # its head and target batches resume too
+    auxiliary = {"objectives": [MaskedLMObjective(target) if objective == "mlm" else
+                                AdversarialObjective(target, weight=1.0)]}  # its head and target batches resume too
     config = TrainConfig(epochs=2, batch_size=16, learning_rate=5e-3, freeze_embeddings=False, precision="fp32",
                          early_stopping_patience=0, keep_checkpoints=True)
     whole = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "whole",
@@ -408,7 +408,7 @@ def test_training_with_the_domain_adversarial_loss_adds_it_and_saves_a_plain_cla
     plain = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "plain",
                       tmp_path / "ck", progress=False)
     adversarial = fine_tune(data, data.iloc[0:0], LABELS, str(tiny_model_dir), 48, config, tmp_path / "dann",
-                            tmp_path / "ck", progress=False, adversarial=AdversarialObjective(target, weight=1.0))
+                            tmp_path / "ck", progress=False, objectives=[AdversarialObjective(target, weight=1.0)])
     assert adversarial.history[0]["train_loss"] > plain.history[0]["train_loss"] + 0.3  # ~ln 2 of domain loss
     saved = load_classifier_dir(str(adversarial.model_dir))
     assert not any("domain" in name for name, _ in saved.named_parameters())  # the head is not saved with it

@@ -16,7 +16,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows import stages
 from tasks.promotion import PromotionPolicy, Scores, decide_promotion
 from tasks.provenance import dvc_md5
 from tests.conftest import REPO, free_port
@@ -81,7 +80,7 @@ def test_a_file_changed_in_place_gets_a_new_hash_and_an_unchanged_one_is_read_on
 
 
 def test_params_are_the_flat_config_with_secrets_masked(tiny_config):
-    from tasks.tracking import run_params
+    from flows.tracking import run_params
 
     tiny_config.tracking.uri = "https://alice:s3cret@mlflow.example.com"
     params = run_params(tiny_config)
@@ -89,6 +88,189 @@ def test_params_are_the_flat_config_with_secrets_masked(tiny_config):
     assert params["tracking.uri"] == "https://alice:***@mlflow.example.com"
     assert "s3cret" not in "".join(params.values())
     assert all(len(value) <= 500 for value in params.values())
+
+
+# --- the store: a shared SQLite store is retried while it is locked -------------------------------------------------
+
+def test_a_locked_store_is_retried_with_doubling_waits_then_fails_loudly():
+    from flows.mlflow_store import retry_when_locked
+
+    waits: list[float] = []
+    calls: list[int] = []
+
+    def locked_twice() -> str:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise RuntimeError("(sqlite3.OperationalError) database is locked")
+        return "logged"
+
+    assert retry_when_locked(locked_twice, sleep=waits.append) == "logged"
+    assert len(calls) == 3 and waits == [0.25, 0.5]
+
+    def always_locked() -> None:
+        calls.append(1)
+        raise RuntimeError("database is locked")
+
+    calls.clear(), waits.clear()
+    with pytest.raises(RuntimeError, match="database is locked"):
+        retry_when_locked(always_locked, attempts=3, sleep=waits.append)
+    assert len(calls) == 3 and waits == [0.25, 0.5]
+
+
+def test_other_store_errors_are_not_retried_and_tracking_time_is_counted_either_way(tiny_config):
+    from flows.tracking import RunTracker
+
+    class Client:
+        calls = 0
+
+        def set_terminated(self, run_id: str, status: str) -> None:
+            Client.calls += 1
+            raise RuntimeError("no such table: runs")
+
+    tracker = RunTracker(Client(), "run", tiny_config, "sqlite:///unused.db")
+    with pytest.raises(RuntimeError, match="no such table"):
+        tracker.close("FINISHED")
+    assert Client.calls == 1 and tracker.seconds > 0
+
+
+# --- a run: each stage's typed result, logged under the names the UI and the reports use ---------------------------
+
+def _layout(root: Path):
+    try:  # the output layout is moving from flows/stages.py to flows/layout.py
+        from flows.layout import Layout
+    except ImportError:
+        from flows.stages import Layout
+    return Layout(root)
+
+
+def test_each_stage_result_is_logged_as_its_metrics_tags_and_artifacts(tiny_config, mlflow_store, tmp_path):
+    import json
+
+    from mlflow import MlflowClient
+
+    from flows.tracking import RunTracker
+    from tasks.branching import Decision
+    from tasks.results import EvaluationReport, PreparedSet, PseudoLabels, TrainSummary, ValidationSummary
+
+    tiny_config.tracking.uri = mlflow_store
+    layout = _layout(tmp_path / "outputs")
+    files = {layout.validation: "{}", layout.data_docs / "index.html": "<html/>", layout.similarity: "{}",
+             layout.similarity.parent / "domains.png": "png", layout.training_set.parent / "summary.json": "{}",
+             layout.history("adapted"): "{}", layout.reports / "metrics.json": "{}"}
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    layout.role("target_test").parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"text": ["sharp knife"], "label": ["positive"]}).to_parquet(layout.role("target_test"))
+    pd.DataFrame({"text": ["a pan"], "label": ["positive"], "confidence": [0.99]}).to_parquet(layout.pseudo_labels)
+
+    tracker = RunTracker.open(tiny_config, {}, {"adaptflow.trigger": "test"})
+    tracker.log_validation(layout, ValidationSummary("passed", 0, 1, counts={"target_test": 1}))
+    tracker.log_similarity(layout, Decision("shift_adaptation", False, "MMD² 0.30 > 0.10", False,
+                                            {"mmd2": 0.3, "proxy_a_distance": 1.2, "note": "text"}))
+    tracker.log_prepared(layout, PreparedSet("shift_adaptation", 120, ["importance_weighting", "augmentation"]))
+    history = [{"epoch": 1, "train_loss": 0.9, "val_macro_f1": 0.6}, {"epoch": 2, "train_loss": 0.5,
+                                                                      "val_macro_f1": float("nan")}]
+    tracker.log_training(layout, TrainSummary("adapted", "m", history, 1, False, 120,
+                                              pseudo_labels=PseudoLabels(candidates=40, selected=7)))
+    scores = {"accuracy": 0.8, "macro_f1": 0.75, "source": {"accuracy": 0.9, "macro_f1": 0.85}}
+    tracker.log_evaluation(layout, EvaluationReport(scores, "m", {"accuracy": 0.7, "macro_f1": 0.65},
+                                                    {"accuracy": 0.1, "macro_f1": 0.1}), "# report")
+    tracker.close("FINISHED")
+
+    client = MlflowClient(mlflow_store)
+    run = client.get_run(tracker.run_id)
+    assert run.info.status == "FINISHED"
+    assert {key: run.data.metrics[key] for key in ("validation.errors", "validation.warnings", "rows.target_test",
+                                                   "shift.mmd2", "rows.training_set", "adapted.best_epoch",
+                                                   "adapted.pseudo_label_candidates", "adapted.pseudo_labeled",
+                                                   "target.macro_f1", "target.source_macro_f1",
+                                                   "baseline.accuracy", "gain.macro_f1")} == {
+        "validation.errors": 0, "validation.warnings": 1, "rows.target_test": 1, "shift.mmd2": 0.3,
+        "rows.training_set": 120, "adapted.best_epoch": 1, "adapted.pseudo_label_candidates": 40,
+        "adapted.pseudo_labeled": 7, "target.macro_f1": 0.75, "target.source_macro_f1": 0.85,
+        "baseline.accuracy": 0.7, "gain.macro_f1": 0.1}
+    assert "shift.note" not in run.data.metrics and "baseline.source_accuracy" not in run.data.metrics
+    losses = client.get_metric_history(run.info.run_id, "adapted.train_loss")
+    assert sorted((metric.step, metric.value) for metric in losses) == [(1, 0.9), (2, 0.5)]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "adapted.val_macro_f1")] == [1]  # NaN: not
+    assert {key: run.data.tags[key] for key in ("validation.status", "branch", "decision", "decision.forced",
+                                                "decision.rationale", "strategies")} == {
+        "validation.status": "passed", "branch": "shift_adaptation", "decision": "dissimilar",
+        "decision.forced": "false", "decision.rationale": "MMD² 0.30 > 0.10",
+        "strategies": "importance_weighting, augmentation"}
+    assert [dataset.dataset.name for dataset in run.inputs.dataset_inputs] == ["target_test"]
+    artifacts = {a.path for folder in ("", "validation", "similarity", "training_set", "training", "reports")
+                 for a in client.list_artifacts(run.info.run_id, folder or None)}
+    assert artifacts >= {"report.md", "validation/summary.json", "validation/data_docs", "similarity/report.json",
+                         "similarity/domains.png", "training_set/summary.json", "training/adapted_history.json",
+                         "training/pseudo_labeled.parquet", "reports/metrics.json"}
+    assert json.loads(Path(client.download_artifacts(run.info.run_id, "reports/metrics.json", str(tmp_path)))
+                      .read_text()) == {}
+
+
+# --- the registry: the champion alias moves only through the gate -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def classifier_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny BERT with a random two-label classification head: what training leaves in models/adapted."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    directory = tmp_path_factory.mktemp("tiny-classifier")
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_model_dir, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    model.save_pretrained(directory)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(directory)
+    return directory
+
+
+def test_the_gate_moves_the_champion_only_to_a_version_that_really_scores_better(tiny_config, mlflow_store,
+                                                                                 classifier_dir):
+    from mlflow import MlflowClient
+
+    from flows.registry import load_registered, register, register_model
+    from flows.tracking import RunTracker
+
+    tiny_config.tracking.uri = mlflow_store
+    tiny_config.tracking.promotion_margin = 0.01
+    client = MlflowClient(mlflow_store, registry_uri=mlflow_store)
+
+    def registered(scores: Scores, orchestrator_run: str):
+        tracker = RunTracker.open(tiny_config, {}, {"prefect.flow_run_id": orchestrator_run})
+        registration = register_model(tracker, classifier_dir, ["a fine pan"], scores, orchestrator_run)
+        tracker.close("FINISHED")
+        return tracker, registration
+
+    def alias(name: str) -> int:
+        return int(client.get_model_version_by_alias(NAME, name).version)
+
+    _, first = registered(Scores(0.70, 0.80), "run-1")
+    assert (first.name, first.version, first.promoted, first.reused) == (NAME, 1, True, False)
+    assert first.reason.startswith("first model") and alias("champion") == alias("challenger") == 1
+
+    better_tracker, better = registered(Scores(0.80, 0.79), "run-2")
+    assert (better.version, better.promoted) == (2, True)
+    assert "target macro-F1 0.8000 beats the champion's 0.7000" in better.reason
+    assert alias("champion") == alias("challenger") == 2
+    assert client.get_model_version_by_alias(NAME, "champion").run_id == better_tracker.run_id
+
+    worse_tracker, worse = registered(Scores(0.75, 0.80), "run-3")
+    assert (worse.version, worse.promoted) == (3, False)
+    assert "target macro-F1 0.7500 does not beat the champion's 0.8000" in worse.reason
+    assert (alias("champion"), alias("challenger")) == (2, 3)
+    tags = client.get_model_version(NAME, "3").tags
+    assert (tags["promotion.promoted"], tags["promotion.reason"]) == ("false", worse.reason)
+    assert (tags["target_macro_f1"], tags["source_macro_f1"], tags["prefect.flow_run_id"]) == (
+        "0.750000", "0.800000", "run-3")
+    assert client.get_run(worse_tracker.run_id).data.tags["registered_model_version"] == f"{NAME}/3"
+
+    # a retry of the orchestrator run that registered version 2 reuses it, whatever it scores now
+    again = register(better_tracker, Scores(0.99), "run-2")
+    assert (again.version, again.reused, again.promoted) == (2, True, True)
+    assert len(client.search_model_versions(f"name = '{NAME}'")) == 3 and alias("champion") == 2
+
+    served = load_registered(f"models:/{NAME}@champion", mlflow_store).predict(pd.DataFrame({"text": ["a pan"]}))
+    assert list(served.columns) == ["label", "score"] and served["label"][0] in ("negative", "positive")
 
 
 # --- runs and the registry through the flow --------------------------------------------------------------------------
@@ -103,7 +285,7 @@ def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_alia
     from flows.cli import main
 
     tiny_config.tracking.uri = mlflow_store
-    tiny_config.tracking.max_source_drop = 1.0
+    tiny_config.tracking.promotion_margin = 2.0  # no macro-F1 beats another by 2: the first model stays champion
     states = [adaptation_flow(tiny_config, return_state=True) for _ in range(2)]
     summaries = [state.result() for state in states]
     client = MlflowClient(mlflow_store, registry_uri=mlflow_store)
@@ -132,13 +314,14 @@ def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_alia
     report = Path(client.download_artifacts(run.info.run_id, "report.md", str(Path(mlflow_store[10:]).parent)))
     assert "```mermaid" in report.read_text() and "class A,B," in report.read_text()
 
-    # the registry: versions 1 and 2, aliases as the gate said, reasons on the versions
+    # the registry: versions 1 and 2; the gate kept the first as champion (the margin cannot be beaten)
     versions = sorted(client.search_model_versions(f"name = '{NAME}'"), key=lambda v: int(v.version))
     assert [int(v.version) for v in versions] == [1, 2]
     assert int(client.get_model_version_by_alias(NAME, "challenger").version) == 2
-    same = summaries[0]["metrics"]["macro_f1"] == summaries[1]["metrics"]["macro_f1"]
-    assert int(client.get_model_version_by_alias(NAME, "champion").version) == (1 if same else 2)
+    assert int(client.get_model_version_by_alias(NAME, "champion").version) == 1
     assert versions[0].tags["promotion.reason"].startswith("first model")
+    assert versions[1].tags["promotion.promoted"] == "false" and "by the margin 2.0000" in versions[1].tags[
+        "promotion.reason"]
     assert versions[1].tags["promotion.reason"] == summaries[1]["registered"]["reason"]
 
     # from a model version alone: the data hashes, the git commit and the Prefect flow run it came from
@@ -146,7 +329,8 @@ def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_alia
     origin = client.get_run(version.run_id).data.tags
     assert origin["data.md5.source"] == dvc_md5(tiny_config.data.source) == version.tags["data.md5.source"]
     assert origin["data.md5.target"] == dvc_md5(tiny_config.data.target)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout.strip()
     assert origin["git.commit"] == version.tags["git.commit"] == head
     assert origin["prefect.flow_run_id"] == version.tags["prefect.flow_run_id"] == str(
         states[1].state_details.flow_run_id)
@@ -164,11 +348,12 @@ def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_alia
     assert list(predicted.columns) == ["text", "label", "score"] and len(predicted) == 2
 
     # a retry of the same flow run reuses its version instead of registering a second one
-    from tasks.tracking import RunTracker
+    from flows.registry import register
+    from flows.tracking import RunTracker
 
     tracker = RunTracker(client, run.info.run_id, tiny_config, mlflow_store)
-    again = tracker.register(Scores(0.99), str(states[1].state_details.flow_run_id))
-    assert again["reused"] and again["version"] == 2
+    again = register(tracker, Scores(0.99), str(states[1].state_details.flow_run_id))
+    assert again.reused and again.version == 2
     assert len(client.search_model_versions(f"name = '{NAME}'")) == 2
 
 
@@ -207,7 +392,7 @@ def test_an_unreachable_server_fails_the_flow_before_training_naming_the_uri(pre
 def test_runs_left_running_by_a_killed_process_are_ended_killed_on_the_next_start(tiny_config, mlflow_store):
     from mlflow import MlflowClient
 
-    from tasks.tracking import RunTracker
+    from flows.tracking import RunTracker
 
     tiny_config.tracking.uri = mlflow_store
     client = MlflowClient(mlflow_store, registry_uri=mlflow_store)
@@ -218,19 +403,23 @@ def test_runs_left_running_by_a_killed_process_are_ended_killed_on_the_next_star
                                                  "adaptflow.pid": str(dead.pid)})
     alive = client.create_run(experiment, tags={"adaptflow.host": socket.gethostname(),
                                                 "adaptflow.pid": str(os.getpid())})
-    tracker = RunTracker.open(tiny_config, stages.input_files(tiny_config), {"adaptflow.trigger": "test"})
+    tracker = RunTracker.open(tiny_config, {}, {"adaptflow.trigger": "test"})
     assert client.get_run(orphan.info.run_id).info.status == "KILLED"
     assert client.get_run(alive.info.run_id).info.status == "RUNNING"  # its process is this one, still alive
     tracker.close("FINISHED")
 
 
 def test_interrupts_end_runs_killed_and_errors_failed():
+    from flows import stages
+
     assert stages.run_status(KeyboardInterrupt()) == "KILLED"
     assert stages.run_status(ValueError("boom")) == "FAILED"
 
 
 def test_the_dvc_register_stage_logs_one_run_from_the_stage_outputs(tiny_config, mlflow_store):
     from mlflow import MlflowClient
+
+    from flows import stages
 
     tiny_config.tracking.uri = mlflow_store
     tiny_config.evaluation.baseline = False
@@ -310,20 +499,22 @@ def test_a_tracking_server_restart_within_the_retry_window_loses_no_metric_and_a
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from tasks.tracking import RunTracker
+    from flows.tracking import RunTracker
+    from tasks.results import TrainSummary
 
     tiny_config.tracking.uri = server.uri
-    layout = stages.layout_of(tiny_config)
-    history = {"history": [{"epoch": epoch, "train_loss": 1.0 / epoch, "val_accuracy": 0.5 + epoch / 100}
-                           for epoch in range(1, 51)], "best_epoch": 50}
+    layout = _layout(tmp_path / "outputs")
+    history = [{"epoch": epoch, "train_loss": 1.0 / epoch, "val_accuracy": 0.5 + epoch / 100}
+               for epoch in range(1, 51)]
+    trained = TrainSummary("adapted", str(layout.model("adapted")), history, 50, False, 100)
     layout.history("adapted").parent.mkdir(parents=True)
-    layout.history("adapted").write_text(json.dumps(history))
+    layout.history("adapted").write_text(json.dumps(trained.to_dict()))
     tracker = RunTracker.open(tiny_config, {}, {"adaptflow.trigger": "test"})
 
     server.stop()  # down mid-run, back within the client's retry window
     restart = threading.Timer(3.0, server.start)
     restart.start()
-    tracker.log_training(layout, "adapted")
+    tracker.log_training(layout, trained)
     restart.join()
     client = MlflowClient(server.uri)
     for key in ("adapted.train_loss", "adapted.val_accuracy"):
@@ -333,7 +524,7 @@ def test_a_tracking_server_restart_within_the_retry_window_loses_no_metric_and_a
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
     with pytest.raises((MlflowException, OSError)):
-        tracker.log_training(layout, "adapted")
+        tracker.log_training(layout, trained)
 
 
 @pytest.mark.integration
@@ -359,7 +550,8 @@ def test_registering_while_another_run_creates_the_registered_model_adds_a_versi
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from tasks.tracking import RunTracker
+    from flows.registry import register
+    from flows.tracking import RunTracker
 
     store = f"sqlite:///{tmp_path / 'race.db'}"  # a registry of its own: no version from another test
     tiny_config.tracking.uri = store
@@ -375,6 +567,6 @@ def test_registering_while_another_run_creates_the_registered_model_adds_a_versi
         raise MlflowException(f"Registered Model with name={name} not found")
 
     monkeypatch.setattr(client, "get_registered_model", created_meanwhile)
-    registered = RunTracker(client, run.info.run_id, tiny_config, store).register(Scores(0.9), "flow-run-1")
-    assert lookups and registered["version"] == 1
+    registered = register(RunTracker(client, run.info.run_id, tiny_config, store), Scores(0.9), "flow-run-1")
+    assert lookups and registered.version == 1
     assert len(client.search_model_versions(f"name = '{NAME}'")) == 1

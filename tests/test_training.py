@@ -1,18 +1,24 @@
-"""The fine-tuning engine on a tiny random BERT: saved models, determinism, resume, NaN stop, loss weights."""
+"""The fine-tuning engine on a tiny random BERT: saved models, determinism, resume, NaN stop, loss weights, and the
+training-objective protocol."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 
 import pandas as pd
 import pytest
 import torch
+from safetensors import safe_open
 
 from tasks.config import TrainConfig
+from tasks.early_stopping import fresh_state, track_best
 from tasks.errors import ModelError, TrainingError
+from tasks.evaluation import compute_metrics
 from tasks.inference import predict
 from tasks.models import load_classifier, load_classifier_dir, load_tokenizer
-from tasks.training import fine_tune
+from tasks.objectives import TrainingContext
+from tasks.training import fine_tune, run_key
 from tests.conftest import SAMPLE
 
 LABELS = ("negative", "positive")
@@ -117,12 +123,23 @@ def test_per_sample_weights_steer_the_model(tmp_path, tiny_model_dir, data):
     assert predicted.labels.count("positive") > 0.9 * len(val_frame)
 
 
-def test_early_stopping_keeps_the_best_epoch(tmp_path, tiny_model_dir, data):
-    result = train(tmp_path, tiny_model_dir, data, epochs=8, early_stopping_patience=1)
+def _flipped(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same texts with the opposite labels: the better the model learns the task, the worse it scores on them."""
+    return frame.assign(label=frame["label"].map({"negative": "positive", "positive": "negative"}))
+
+
+def test_early_stopping_stops_when_validation_gets_worse_and_keeps_the_best_epoch(tmp_path, tiny_model_dir, data):
+    train_frame, val_frame = data
+    flipped = _flipped(val_frame)  # 40 texts: enough (>= min_validation_size 30) to pick the epoch and stop
+    result = train(tmp_path, tiny_model_dir, (train_frame, flipped), epochs=8, early_stopping_patience=1)
     scores = [row["val_macro_f1"] for row in result.history]
+    assert result.stopped_early and len(result.history) < 8
     assert result.best_epoch == len(scores) - scores[::-1].index(max(scores))  # the last epoch with the best score
-    if result.stopped_early:
-        assert len(result.history) < 8
+    assert scores[-1] < max(scores)  # the epoch it stopped on was worse, so keeping the best one matters
+    saved = load_classifier_dir(str(result.model_dir))
+    predicted = predict(saved, load_tokenizer(str(result.model_dir)), flipped["text"].tolist(), 48)
+    assert compute_metrics(flipped["label"].tolist(), predicted.labels, LABELS)["macro_f1"] == \
+        pytest.approx(max(scores))  # the saved weights are the best epoch's, not the last one's
 
 
 def test_a_validation_split_too_small_to_tell_epochs_apart_neither_stops_nor_picks_the_epoch(tmp_path,
@@ -140,12 +157,10 @@ def test_a_validation_split_too_small_to_tell_epochs_apart_neither_stops_nor_pic
 
 
 def test_a_tie_on_the_validation_split_keeps_the_later_epoch(tmp_path):
-    from tasks.training import _track_best
-
-    state = {"history": [], "best_epoch": 0, "best_score": None, "bad_epochs": 0}
+    state = fresh_state()
     model = torch.nn.Linear(2, 2)
     for epoch, score in enumerate([0.8, 0.9, 0.9, 0.7], start=1):
-        _track_best(state, {"epoch": epoch, "val_macro_f1": score}, model, tmp_path)
+        track_best(state, {"epoch": epoch, "val_macro_f1": score}, model, tmp_path)
     assert state["best_epoch"] == 3 and state["best_score"] == 0.9 and state["bad_epochs"] == 1
 
 
@@ -183,3 +198,110 @@ def test_a_finished_fine_tune_is_reused_by_the_same_job_and_redone_for_a_changed
     assert "reused" not in changed.extra and changed.history != first.history
     fresh = train(tmp_path, tiny_model_dir, data, epochs=2, seed=1, resume=False)
     assert "reused" not in fresh.extra
+
+
+# --- the training-objective protocol: the loop runs any objective, knowing none by name -----------------------------
+
+class _Pull(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.position = torch.nn.Parameter(torch.zeros(1))
+
+
+@dataclass(frozen=True)
+class PullObjective:
+    """A test objective: `constant + (position - 1)^2` for a head of its own, unconnected to the classifier."""
+
+    constant: float
+    calls: list = field(default_factory=list, compare=False)  # what the loop asked of it, in order
+
+    def bind(self, context: TrainingContext) -> _PullRun:
+        self.calls.append("bind")
+        return _PullRun(self)
+
+    def fingerprint(self) -> list:
+        return ["pull", self.constant]
+
+    def describe(self) -> str:
+        return f"pull (constant {self.constant:g})"
+
+
+class _PullRun:
+    def __init__(self, objective: PullObjective):
+        self.objective, self.head = objective, _Pull()
+        self.heads = {"pull": self.head}
+        self.terms: list[tuple[int, int, int, float, float]] = []  # epoch, step, rows, progress, loss
+
+    def setup(self) -> dict:
+        self.objective.calls.append("setup")
+        return {"pull_setup": True}
+
+    def loss(self, epoch: int, step: int, batch, progress: float) -> torch.Tensor:
+        term = self.objective.constant + ((self.head.position - 1.0) ** 2).sum()
+        self.terms.append((epoch, step, len(batch), progress, term.item()))
+        self.objective.calls.append(self)
+        return term
+
+    def close(self) -> None:
+        self.objective.calls.append("close")
+
+
+def test_any_objective_gets_its_head_trained_and_checkpointed_and_its_loss_added_at_every_step(tmp_path,
+                                                                                              tiny_model_dir, data):
+    train_frame, val_frame = data
+    config = settings(max_grad_norm=1e9, keep_checkpoints=True)  # no clipping: the head cannot move the classifier
+    plain = fine_tune(train_frame, val_frame, LABELS, str(tiny_model_dir), 48, config, tmp_path / "plain",
+                      tmp_path / "ck", progress=False)
+    objective = PullObjective(constant=3.0)
+    pulled = fine_tune(train_frame, val_frame, LABELS, str(tiny_model_dir), 48, config, tmp_path / "pulled",
+                       tmp_path / "ck", progress=False, objectives=[objective])
+    [run] = {call for call in objective.calls if isinstance(call, _PullRun)}
+    assert [call for call in objective.calls if isinstance(call, str)] == ["bind", "setup", "close"]
+    assert pulled.extra == {"pull_setup": True}
+    assert [(epoch, step) for epoch, step, *_ in run.terms] == [(e, s) for e in (1, 2) for s in range(10)]
+    progress = [term[3] for term in run.terms]
+    assert progress == sorted(progress) and progress[0] == pytest.approx(1 / 20) and progress[-1] == 1.0
+    for epoch, (with_it, without) in enumerate(zip(pulled.history, plain.history, strict=True), start=1):
+        terms = [(rows, value) for e, _, rows, _, value in run.terms if e == epoch]
+        added = sum(rows * value for rows, value in terms) / sum(rows for rows, _ in terms)
+        assert with_it["train_loss"] == pytest.approx(without["train_loss"] + added, rel=1e-6)
+        assert with_it["val_macro_f1"] == without["val_macro_f1"]
+    assert run.terms[-1][4] < run.terms[0][4]  # the head was trained: its term fell
+    key = run_key(train_frame, val_frame, LABELS, str(tiny_model_dir), 48, config, [objective])
+    with safe_open(str(tmp_path / "ck" / key / "epoch-2" / "model.safetensors"), framework="pt") as weights:
+        assert 0 < weights.get_tensor("pull.position").item() < 1  # checkpointed, moved towards 1
+    saved = load_classifier_dir(str(pulled.model_dir))
+    assert not any("pull" in name for name, _ in saved.named_parameters())  # not saved with the model
+    assert all(torch.equal(a, b) for a, b in zip(saved.parameters(),
+                                                 load_classifier_dir(str(plain.model_dir)).parameters(), strict=True))
+
+
+def test_an_objective_joins_the_run_key_and_its_setup_is_not_redone_on_resume(tmp_path, tiny_model_dir, data):
+    train_frame, val_frame = data
+    config = settings()
+    key = run_key(train_frame, val_frame, LABELS, "m", 48, config)
+    assert key == run_key(train_frame, val_frame, LABELS, "m", 48, config, ())
+    assert len({key, run_key(train_frame, val_frame, LABELS, "m", 48, config, [PullObjective(1.0)]),
+                run_key(train_frame, val_frame, LABELS, "m", 48, config, [PullObjective(2.0)])}) == 3
+
+    def stop_after_first_epoch(epoch, row):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+    interrupted = PullObjective(1.0)
+    with pytest.raises(KeyboardInterrupt):
+        fine_tune(train_frame, val_frame, LABELS, str(tiny_model_dir), 48, config, tmp_path / "m",
+                  tmp_path / "ck", progress=False, on_epoch_end=stop_after_first_epoch, objectives=[interrupted])
+    assert [call for call in interrupted.calls if isinstance(call, str)] == ["bind", "setup", "close"]
+    resumed = PullObjective(1.0)
+    result = fine_tune(train_frame, val_frame, LABELS, str(tiny_model_dir), 48, config, tmp_path / "m",
+                       tmp_path / "ck", progress=False, objectives=[resumed])
+    assert result.resumed_from_epoch == 1 and "pull_setup" not in result.extra
+    assert [call for call in resumed.calls if isinstance(call, str)] == ["bind", "close"]  # no setup on resume
+
+
+def test_two_objectives_may_not_name_the_same_head(tmp_path, tiny_model_dir, data):
+    train_frame, val_frame = data
+    with pytest.raises(ValueError, match="head name 'pull' is taken"):
+        fine_tune(train_frame, val_frame, LABELS, str(tiny_model_dir), 48, settings(epochs=1), tmp_path / "m",
+                  tmp_path / "ck", progress=False, objectives=[PullObjective(1.0), PullObjective(2.0)])

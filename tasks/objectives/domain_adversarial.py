@@ -1,4 +1,10 @@
-"""Domain-adversarial training (DANN: Ganin et al., JMLR 2016) during fine-tuning.
+"""Domain-adversarial training (DANN: Ganin et al., JMLR 2016) during fine-tuning: strategy `domain_adversarial`,
+off by default.
+
+When to use it: not with MiniLM on these pairs. Measured (BENCHMARKS.md round 5, books -> kitchen, seed 0): 0.8900 at
+`adversarial_weight` 0.1 and 0.8925 at 1.0, against 0.9075 for the default shift branch and 0.9100 for source-only;
+at weight 1 fewer target texts reach the pseudo-label confidence (524 of 1,545 against 800). Keep it off unless it
+measures better on your model and data.
 
 A small domain classifier reads the encoder's sentence feature (what the task classifier reads: the pooled output,
 else the first token's hidden state) and learns to tell source texts from target texts. Between the encoder and it
@@ -14,12 +20,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from tasks.batching import SeededTextBatches, pad_batch, pad_id_of
 from tasks.devices import device_of, to_device
+from tasks.objectives import TrainingContext, texts_digest
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,43 @@ class AdversarialObjective:
 
     texts: tuple[str, ...]
     weight: float = 0.1
+
+    def bind(self, context: TrainingContext) -> AdversarialRun:
+        return AdversarialRun(self, context)
+
+    def fingerprint(self) -> list[Any]:
+        return ["domain_adversarial", self.weight, texts_digest(self.texts)]
+
+    def describe(self) -> str:
+        return (f"domain_adversarial (gradient reversal up to {self.weight:g} against a domain classifier, "
+                f"{len(self.texts)} unlabelled target texts)")
+
+
+class AdversarialRun:
+    """The objective bound to one fine-tune: the domain classifier, a feature tap on the encoder, the training rows'
+    domains (target where `train["domain"]` says so, else source) and the seeded target batches."""
+
+    def __init__(self, objective: AdversarialObjective, context: TrainingContext):
+        self.objective, self.model = objective, context.model
+        self.head = DomainClassifier(context.model.config.hidden_size)
+        self.heads = {"domain_head": self.head}
+        train = context.train
+        self.domains = torch.tensor((train["domain"] == "target").to_numpy() if "domain" in train.columns
+                                    else np.zeros(len(train), dtype=bool), device=context.device)
+        self.targets = TargetBatches(context.tokenizer, objective.texts, context.max_length, context.batch_size,
+                                     context.seed)
+        self.tap = FeatureTap(context.model)
+
+    def setup(self) -> dict[str, Any]:
+        return {}
+
+    def loss(self, epoch: int, step: int, batch: np.ndarray, progress: float) -> torch.Tensor:
+        return domain_adversarial_loss(self.model, self.head, self.tap, self.domains[batch],
+                                       self.targets.batch(epoch, step),
+                                       reversal_scale(progress, self.objective.weight))
+
+    def close(self) -> None:
+        self.tap.close()
 
 
 class _ReverseGradient(torch.autograd.Function):
@@ -71,24 +117,39 @@ def sentence_features(output) -> torch.Tensor:
 
 
 class FeatureTap:
-    """Keeps the sentence feature of the encoder's latest forward pass (a forward hook on `model.base_model`), so the
-    task batch's features are read from the classification forward instead of computed twice."""
+    """Keeps the sentence feature of the encoder's latest forward pass (a forward hook on `model.base_model`), and that
+    of the latest classification forward (a hook on `model` itself), so the task batch's features are read from the
+    classification forward instead of computed twice, even after another objective ran the encoder alone."""
 
     def __init__(self, model):
         self.features: torch.Tensor | None = None
-        self._handle = model.base_model.register_forward_hook(self._keep)
+        self.task_features: torch.Tensor | None = None
+        self._handles = [model.base_model.register_forward_hook(self._keep),
+                         model.register_forward_hook(self._keep_task)]
 
     def _keep(self, module, inputs, output) -> None:
         self.features = sentence_features(output)
 
+    def _keep_task(self, module, inputs, output) -> None:
+        self.task_features = self.features
+
     def take(self) -> torch.Tensor:
+        """The features of the encoder's latest forward, once."""
         if self.features is None:
             raise RuntimeError("the encoder has not run since the last take()")
         features, self.features = self.features, None
         return features
 
+    def take_task(self) -> torch.Tensor:
+        """The encoder features of the latest classification forward, once."""
+        if self.task_features is None:
+            raise RuntimeError("the classifier has not run since the last take_task()")
+        features, self.task_features = self.task_features, None
+        return features
+
     def close(self) -> None:
-        self._handle.remove()
+        for handle in self._handles:
+            handle.remove()
 
 
 class TargetBatches(SeededTextBatches):
@@ -108,7 +169,7 @@ def domain_adversarial_loss(model, head: DomainClassifier, tap: FeatureTap, task
                             target_batch: dict[str, torch.Tensor], scale: float) -> torch.Tensor:
     """Binary cross-entropy of `head` on the task batch's features (read from `tap`; `task_domains` 1 for target
     rows) and on a batch of unlabelled target texts (all 1), through a gradient reversal of `scale`."""
-    task_features = tap.take()
+    task_features = tap.take_task()
     target_batch = to_device(target_batch, device_of(model))
     model.base_model(input_ids=target_batch["input_ids"], attention_mask=target_batch["attention_mask"])
     target_features = tap.take()

@@ -1,4 +1,10 @@
-"""Target-domain masked language modelling during fine-tuning (the mixed objective of UDALM, NAACL 2021).
+"""Target-domain masked language modelling during fine-tuning (the mixed objective of UDALM, NAACL 2021):
+strategy `target_mlm`, off by default.
+
+When to use it: not with MiniLM. Measured (BENCHMARKS.md rounds 2-3): at `mlm_weight` 1.0 the classifier collapses,
+even after the head warm-up (books -> kitchen, seed 0: 0.6275 against 0.9100 source-only); at weight 0.1 it no longer
+collapses but does not help (0.8950 against 0.9100). Try it only on an encoder pre-trained as a masked LM, and keep it
+only if it measures better there.
 
 The default foundation model ships no MLM head, so one is built the way BERT's is: a dense + GELU + LayerNorm
 transform and a decoder whose weight *is* the word-embedding matrix (tied), plus a per-token bias. Each training step
@@ -9,12 +15,15 @@ keeps modelling the target domain while it learns the task.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from tasks.batching import SeededTextBatches
-from tasks.devices import device_of, to_device
+from tasks.devices import autocast, device_of, to_device
+from tasks.objectives import TrainingContext, texts_digest
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,38 @@ class MaskedLMObjective:
     weight: float = 1.0
     probability: float = 0.15
     head_warmup_steps: int = 0
+
+    def bind(self, context: TrainingContext) -> MaskedLMRun:
+        return MaskedLMRun(self, context)
+
+    def fingerprint(self) -> list[Any]:
+        return ["target_mlm", self.weight, self.probability, self.head_warmup_steps, texts_digest(self.texts)]
+
+    def describe(self) -> str:
+        return f"target_mlm (masked-LM weight {self.weight:g} on {len(self.texts)} target texts)"
+
+
+class MaskedLMRun:
+    """The objective bound to one fine-tune: a tied head, the seeded masked batches, the head warm-up as setup."""
+
+    def __init__(self, objective: MaskedLMObjective, context: TrainingContext):
+        self.objective, self.model, self.precision = objective, context.model, context.precision
+        self.head = build_mlm_head(context.model)
+        self.heads = {"mlm_head": self.head}
+        self.batches = MaskedBatches(context.tokenizer, objective, context.max_length, context.batch_size,
+                                     context.seed)
+
+    def setup(self) -> dict[str, Any]:
+        steps = self.objective.head_warmup_steps
+        if steps <= 0:
+            return {}
+        return {"mlm_head_warmup": warm_up_head(self.model, self.head, self.batches, steps, self.precision)}
+
+    def loss(self, epoch: int, step: int, batch: np.ndarray, progress: float) -> torch.Tensor:
+        return self.objective.weight * masked_lm_loss(self.model, self.head, self.batches.batch(epoch, step))
+
+    def close(self) -> None:
+        pass
 
 
 class TiedMLMHead(nn.Module):
@@ -96,8 +137,6 @@ def warm_up_head(model, head: TiedMLMHead, batches: MaskedBatches, steps: int, p
     that already models the target text. With MiniLM it is not enough (loss 11 -> 6 nats, the classifier still
     collapses: BENCHMARKS.md). Returns the first and last warm-up losses.
     """
-    from tasks.devices import autocast
-
     own = [parameter for name, parameter in head.named_parameters() if not name.startswith("decoder")]
     optimizer = torch.optim.AdamW(own, lr=learning_rate, weight_decay=0.0)
     device = device_of(model)

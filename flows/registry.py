@@ -1,0 +1,154 @@
+"""The MLflow model registry at the pipeline's edge: the adapted model as a pyfunc in its run, a new version of the
+registered model, and the champion/challenger aliases moved only as `tasks.promotion.decide_promotion` says."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flows.mlflow_store import TAG_LIMIT, ensure_reachable, redact, resolve_uri, timed
+from tasks.config import TrackingConfig
+from tasks.promotion import PromotionPolicy, Scores, decide_promotion
+from tasks.provenance import package_versions
+from tasks.results import Registration
+
+if TYPE_CHECKING:
+    from flows.tracking import RunTracker
+
+log = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+SERVED_PACKAGES = ("torch", "transformers", "pandas", "safetensors", "mlflow", "scikit-learn")
+RUN_TAGS_KEPT = ("data.md5.", "git.", "prefect.")  # run tags copied onto the version, with `branch`
+
+
+def register_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], scores: Scores,
+                   flow_run_id: str | None = None) -> Registration:
+    """Log the model into the tracker's run, then register it through the champion/challenger gate."""
+    log_model(tracker, model_dir, example_texts)
+    return register(tracker, scores, flow_run_id)
+
+
+@timed
+def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str]) -> str:
+    """Save the model as an MLflow pyfunc (signature and input example) into the run; returns its runs:/ URI."""
+    import mlflow.pyfunc
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    from tasks import pyfunc_entry
+
+    config = tracker.config
+    example = pd.DataFrame({"text": example_texts[:3] or ["an example text"]})
+    signature = infer_signature(example, pd.DataFrame({"label": ["label"], "score": [0.5]}))
+    settings = {"max_length": config.model.max_length, "batch_size": config.evaluation.batch_size,
+                "precision": config.train.precision}
+    with tempfile.TemporaryDirectory(prefix="adaptflow-model-") as scratch:
+        saved = Path(scratch) / "model"
+        mlflow.pyfunc.save_model(str(saved), python_model=pyfunc_entry.__file__,
+                                 artifacts={"model_dir": str(model_dir)}, signature=signature, input_example=example,
+                                 model_config=settings, pip_requirements=_requirements())
+        tracker.client.log_artifacts(tracker.run_id, str(saved), "model")
+    return f"runs:/{tracker.run_id}/model"
+
+
+@timed
+def register(tracker: RunTracker, scores: Scores, flow_run_id: str | None) -> Registration:
+    """A new version of the registered model (alias challenger), tagged with where it came from; the gate
+    decides whether `champion` moves. A retried flow run reuses its version instead of adding one."""
+    client, settings = tracker.client, tracker.config.tracking
+    name = settings.registered_model
+    existing = _version_of_flow_run(client, name, flow_run_id)
+    if existing is not None:
+        log.info("flow run %s already registered %s version %s; not registering again", flow_run_id, name,
+                 existing.version)
+        return Registration(name, int(existing.version), existing.tags.get("promotion.promoted") == "true",
+                            existing.tags.get("promotion.reason", ""), reused=True)
+    promote, reason = decide_promotion(scores, _champion_scores(client, name),
+                                       PromotionPolicy(settings.promotion_margin, settings.max_source_drop))
+    _ensure_registered_model(client, name)
+    run = client.get_run(tracker.run_id)
+    version = client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=tracker.run_id,
+                                          tags=_version_tags(run.data.tags, scores, promote, reason))
+    try:
+        client.set_registered_model_alias(name, CHALLENGER, version.version)
+        if promote:
+            client.set_registered_model_alias(name, CHAMPION, version.version)
+    except Exception:
+        client.delete_model_version(name, version.version)  # never leave a version the gate did not finish
+        raise
+    client.set_tag(tracker.run_id, "registered_model_version", f"{name}/{version.version}")
+    client.set_tag(tracker.run_id, "promotion.reason", reason[:TAG_LIMIT])
+    log.info("registered %s version %s (%s): %s", name, version.version, CHAMPION if promote else CHALLENGER, reason)
+    return Registration(name, int(version.version), promote, reason)
+
+
+def load_registered(uri: str, tracking_uri: str | None = None) -> Any:
+    """`mlflow.pyfunc.load_model` for a models:/ or runs:/ URI, with a one-line error when it cannot."""
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    from tasks.errors import ModelError
+
+    resolved = tracking_uri or resolve_uri(TrackingConfig())
+    ensure_reachable(resolved)
+    mlflow.set_tracking_uri(resolved)
+    mlflow.set_registry_uri(resolved)
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except MlflowException as exc:
+        raise ModelError(f"{uri}: {str(exc).splitlines()[0]} (registry {redact(resolved)})") from None
+
+
+def _version_tags(run_tags: dict[str, str], scores: Scores, promote: bool, reason: str) -> dict[str, str]:
+    """Where the version came from (its run's data hashes, git commit, flow run and branch), its scores and the
+    gate's verdict."""
+    tags = {key: value for key, value in run_tags.items() if key.startswith(RUN_TAGS_KEPT) or key == "branch"}
+    tags.update({"target_macro_f1": f"{scores.target_macro_f1:.6f}", "promotion.promoted": str(promote).lower(),
+                 "promotion.reason": reason[:TAG_LIMIT]})
+    if scores.source_macro_f1 is not None:
+        tags["source_macro_f1"] = f"{scores.source_macro_f1:.6f}"
+    return tags
+
+
+def _ensure_registered_model(client: Any, name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        try:
+            client.create_registered_model(name, description="Fine-tuned by adaptflow for a target domain.")
+        except MlflowException as error:  # a run beside this one created it since the lookup: use it
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+
+
+def _version_of_flow_run(client: Any, name: str, flow_run_id: str | None) -> Any:
+    if not flow_run_id:
+        return None
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None
+    return next((v for v in versions if v.tags.get("prefect.flow_run_id") == flow_run_id), None)
+
+
+def _champion_scores(client: Any, name: str) -> Scores | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    source = champion.tags.get("source_macro_f1")
+    return Scores(float(champion.tags["target_macro_f1"]), float(source) if source is not None else None)
+
+
+def _requirements() -> list[str]:
+    versions = package_versions(SERVED_PACKAGES)
+    return [f"{name}=={version.split('+')[0]}" for name, version in versions.items()]

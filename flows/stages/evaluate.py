@@ -1,0 +1,54 @@
+"""Score the adapted model and the source-only baseline on the target test set (and the source hold-out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flows.layout import layout_of, read_labels, read_role
+from tasks.atomic import write_csv, write_json
+from tasks.config import AdaptflowConfig
+from tasks.devices import placement
+from tasks.errors import DataError
+from tasks.evaluation import compute_metrics, gain, plot_confusion_matrix, plot_training_curves
+from tasks.inference import predict
+from tasks.results import EvaluationReport, TrainSummary, ValidationSummary
+
+
+def evaluate(config: AdaptflowConfig, validation: ValidationSummary, adapted: TrainSummary,
+             baseline: TrainSummary | None = None) -> EvaluationReport:
+    """Metrics of each model on the target test set, the adapted model's predictions, confusion matrices and
+    training curves."""
+    from tasks.models import load_classifier, load_tokenizer
+
+    layout = layout_of(config)
+    labels, test, source_test = read_labels(layout), read_role(layout, "target_test"), read_role(layout, "source_test")
+    device, precision = placement(config.train)
+    results: dict[str, dict[str, Any]] = {}
+    for trained in (adapted, baseline):
+        if trained is None:
+            continue
+        model_dir = layout.model(trained.role)
+        if not model_dir.is_dir():
+            raise DataError(f"{model_dir}: no trained model; run the train stages first")
+        model, tokenizer = load_classifier(str(model_dir), labels).to(device), load_tokenizer(str(model_dir))
+
+        def score(frame):
+            return predict(model, tokenizer, frame["text"].tolist(), config.model.max_length,
+                           config.evaluation.batch_size, precision)
+
+        predicted = score(test)
+        results[trained.role] = compute_metrics(test["label"].tolist(), predicted.labels, labels)
+        if not source_test.empty:
+            results[trained.role]["source"] = compute_metrics(source_test["label"].tolist(), score(source_test).labels,
+                                                              labels)
+        if trained.role == "adapted":
+            write_csv(layout.reports / "predictions.csv",
+                      test.assign(predicted=predicted.labels, score=predicted.scores.round(4)))
+        plot_confusion_matrix(results[trained.role]["confusion_matrix"], list(labels),
+                              f"{trained.role} on target test", layout.reports / f"confusion_matrix_{trained.role}.png")
+    plot_training_curves({trained.role: trained.history for trained in (adapted, baseline) if trained is not None},
+                         layout.reports / "training_curves.png")
+    report = EvaluationReport(results["adapted"], str(layout.model("adapted")), results.get("baseline"),
+                              gain(results["adapted"], results.get("baseline")))
+    write_json(layout.metrics, report.to_dict())
+    return report
