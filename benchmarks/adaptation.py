@@ -8,8 +8,9 @@ training part unlabelled). Methods:
 - `tfidf`: TF-IDF + logistic regression on the source only;
 - `source_only`: the engine fine-tuned on the source only (the flow's baseline);
 - `target_only`: the engine fine-tuned on the labelled target texts only;
-- `auto`: adaptflow's stages (validate, similarity, prepare, train, evaluate: the code the flow runs) with
-  `strategy.branch: auto`; the branch it took is shown;
+- `auto`: adaptflow's stages (validate, similarity, prepare, train, evaluate), each run as `adaptflow stage NAME`
+  runs it (`flows.stage_registry.run_stage`: the stage functions the flow's tasks run) with `strategy.branch: auto`;
+  the branch it took is shown;
 - `joint_training`, `shift_adaptation`: the same with the branch forced.
 
 When `auto` takes a branch that is also run forced for the same pair and seed, the computation is the same, so its
@@ -96,25 +97,26 @@ def branch_config(config: AdaptflowConfig, branch: str, workdir: Path) -> Adaptf
 
 
 def decide(config: AdaptflowConfig):
-    """The validate and similarity stages: the branch decision, before any training."""
-    from flows import stages
+    """The validate and similarity stages, as `adaptflow stage` runs them: (validation summary, branch decision),
+    before any training."""
+    from flows import stage_registry
 
-    stages.validate(config)
-    return stages.similarity(config)
+    return stage_registry.run_stage(config, "validate"), stage_registry.run_stage(config, "similarity")
 
 
-def run_branch(config: AdaptflowConfig, branch: str, workdir: Path, decision=None) -> tuple[dict, str, list[str]]:
+def run_branch(config: AdaptflowConfig, branch: str, workdir: Path, decided=None) -> tuple[dict, str, list[str]]:
     """adaptflow's stages with `strategy.branch` = `branch`: (target metrics, branch taken, strategies applied).
-    `decision`: that of the same config, already made (its stages are not run again)."""
-    from flows import stages
+    `decided`: `decide` of the same config, already run (its stages are not run again)."""
+    from flows import stage_registry
+    from tasks.report import summarise_run
 
     config = branch_config(config, branch, workdir)
-    decision = decision or decide(config)
-    stages.prepare(config)
-    stages.train(config, "adapted")
-    report = stages.evaluate(config)
-    summary = stages.run_summary(config)
-    return report["metrics"], decision.branch, summary["strategies"]
+    validation, decision = decided or decide(config)
+    prepared = stage_registry.run_stage(config, "prepare")
+    adapted = stage_registry.run_stage(config, "train")
+    report = stage_registry.run_stage(config, "evaluate")
+    summary = summarise_run(validation, decision, prepared, adapted, report)
+    return report.metrics, decision.branch, summary["strategies"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,8 +164,9 @@ def main(argv: list[str] | None = None) -> int:
                     metrics = run_source_only(roles, config, workdir)
                 elif method == "target_only":
                     metrics = run_target_only(roles, config, workdir)
-                elif method == "auto" and (decided := decide(branch_config(config, "auto", workdir))).branch in done:
-                    reused = decided.branch  # the similarity decision alone (embeddings cached), then no training
+                elif method == "auto" and (decided := decide(branch_config(config, "auto", workdir)))[1].branch \
+                        in done:
+                    reused = decided[1].branch  # the similarity decision alone (embeddings cached), then no training
                     metrics, branch, strategies = (done[reused][key] for key in ("metrics", "branch", "strategies"))
                 else:
                     metrics, branch, strategies = run_branch(config, method, workdir,

@@ -12,9 +12,10 @@ On the embedded default data (params.yaml), in a scratch directory:
      run prepared: the training the flow does (the two fine-tunes, with the shift branch's self-training round)
      and the target-test predictions, nothing else. Every flow run starts with empty outputs and embedding cache.
      The three are interleaved so that a slow spell of the host hits all of them (every round's times are in the
-     JSON). The flow and the bare engine run the same training function, `flows.stages.train`, and the time spent
-     in it is clocked in both: on this shared 2-core host the same training varies by up to 10 % from run to run,
-     more than the overhead itself, so the overhead is measured paired, outside the training:
+     JSON). The flow and the bare engine run the same training function, `fine_tune` as the train stages
+     (`flows.stages.train`) call it, and the time spent in it is clocked in both: on this shared 2-core host the
+     same training varies by up to 10 % from run to run, more than the overhead itself, so the overhead is
+     measured paired, outside the training:
        overhead_s = (flow, tracking on - its training) - (bare - its training), per round; the largest round's
        overhead_pct = overhead_s / bare: validation, similarity, orchestration, tracking, reports, evaluation
        beyond the target-test predictions. `wall_diff_s` is the plain difference of the fastest flow and the
@@ -54,13 +55,18 @@ def flow_config(base, workdir: Path, tracking: bool, store: Path):
 
 
 class TrainClock:
-    """Wall time spent in `flows.stages.train`, the training function the flow's tasks and the bare engine share."""
+    """Wall time spent in `fine_tune`, the engine's training function, as `flows.stages.train` calls it.
+
+    Every training step of the train stages (the baseline, the adapted model's first round, self-training's second
+    round) looks `fine_tune` up as a global of `flows.stages.train` when it runs, so replacing that global clocks
+    the fine-tunes of the flow's tasks (built from those functions at import, in threads of this process) and of
+    the bare engine alike. Pseudo-labelling, a prediction pass between the rounds, is outside the clock in both."""
 
     def __init__(self) -> None:
-        from flows import stages
+        from flows.stages import train
 
         self.seconds = 0.0
-        original = stages.train
+        original = train.fine_tune
 
         def clocked(*args, **kwargs):
             started = time.perf_counter()
@@ -69,7 +75,7 @@ class TrainClock:
             finally:
                 self.seconds += time.perf_counter() - started
 
-        stages.train = clocked  # the flow's task looks the function up on the module at call time
+        train.fine_tune = clocked
 
     def lap(self) -> float:
         """Seconds clocked since the last lap."""
@@ -78,28 +84,32 @@ class TrainClock:
 
 
 def bare_engine(config, workdir: Path) -> float:
-    """The training and predicting the flow does, without the flow: the baseline and adapted fine-tunes as the
-    train stage runs them (the shift branch's self-training included: first round, pseudo-labelling, second round)
-    on a copy of the data the flow prepared, then the target-test predictions of both models. No validation,
-    similarity, orchestration, tracking, plots or reports."""
-    import pandas as pd
-
-    from flows import stages
-    from tasks.devices import resolve_precision
+    """The training and predicting the flow does, without the flow: the baseline and adapted models trained by the
+    train stages' functions (`fine_tune_baseline`, and `train`: the first round, then in the shift branch
+    pseudo-labelling and the second round, the steps the flow runs as separate tasks) on a copy of the data the
+    flow prepared, then the target-test predictions of both models. No validation, similarity, orchestration,
+    tracking, plots or reports."""
+    from flows.layout import layout_of, read_labels, read_role
+    from flows.stage_registry import BY_NAME
+    from flows.stages import train
+    from tasks.devices import placement
     from tasks.inference import predict
-    from tasks.models import load_classifier_dir, load_tokenizer
+    from tasks.models import load_classifier, load_tokenizer
 
-    prepared = config.output.dir
+    flow_layout = layout_of(config)
+    validation, prepared = BY_NAME["validate"].load(flow_layout), BY_NAME["prepare"].load(flow_layout)
     bare = config.model_copy(deep=True)
     bare.output.dir = workdir / "bare"
     for part in ("data", "similarity", "training_set"):  # the flow's inputs to training, nothing it trained
-        shutil.copytree(prepared / part, bare.output.dir / part)
-    test = pd.read_parquet(prepared / "data" / "target_test.parquet")
+        shutil.copytree(flow_layout.root / part, bare.output.dir / part)
+    layout = layout_of(bare)
+    test, labels = read_role(layout, "target_test"), read_labels(layout)
+    device, precision = placement(config.train)
     started = time.perf_counter()
-    for which in ("baseline", "adapted"):
-        model_dir = stages.train(bare, which, progress=False)["model_dir"]
-        predict(load_classifier_dir(model_dir), load_tokenizer(model_dir), test["text"].tolist(),
-                config.model.max_length, config.evaluation.batch_size, resolve_precision(config.train.precision))
+    for trained in (train.fine_tune_baseline(bare, validation, progress=False),
+                    train.train(bare, validation, prepared, progress=False)):
+        predict(load_classifier(trained.model_dir, labels).to(device), load_tokenizer(trained.model_dir),
+                test["text"].tolist(), config.model.max_length, config.evaluation.batch_size, precision)
     return time.perf_counter() - started
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from tasks.errors import AdaptflowError
@@ -58,12 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_options(watch)
     watch.set_defaults(handler=cmd_watch)
 
-    from flows.stages import STAGES
+    from flows.stage_registry import STAGE_NAMES
 
     stage = commands.add_parser("stage", help="run one pipeline stage, as dvc.yaml calls it")
-    stage.add_argument("name", choices=STAGES)
+    stage.add_argument("name", choices=STAGE_NAMES)
     _add_config_options(stage)
     stage.set_defaults(handler=cmd_stage)
+
+    dvc_yaml = commands.add_parser("dvc-yaml", help="write dvc.yaml from the stage registry and the params file")
+    dvc_yaml.add_argument("--output", type=Path, default=Path("dvc.yaml"), help="where to write (default dvc.yaml)")
+    dvc_yaml.add_argument("--check", action="store_true", help="only check that the file is up to date (exit 1 "
+                          "when not)")
+    _add_config_options(dvc_yaml)
+    dvc_yaml.set_defaults(handler=cmd_dvc_yaml)
     return parser
 
 
@@ -127,7 +132,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_similarity(args: argparse.Namespace) -> int:
-    from flows.stages import measure_pair
+    from flows.domain_shift import measure_pair
     from tasks.branching import decide_branch
     from tasks.loading import read_examples
     from tasks.tables import read_table
@@ -176,72 +181,43 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_stage(args: argparse.Namespace) -> int:
-    from flows import caching, stages
+    from flows import caching, stage_registry
 
     config = load_cli_config(args)
-    cache = caching.StageCache(config)
-    key = cache.key(args.name)
-    caching.clear_stamp(config, args.name)  # the flow may reuse what DVC's stages wrote, never what they overwrote
-    actions: dict[str, Callable[[], object]] = {
-        "validate": lambda: stages.validate(config),
-        "similarity": lambda: stages.similarity(config).as_dict(),
-        "prepare": lambda: stages.prepare(config),
-        "train-baseline": lambda: stages.train(config, "baseline"),
-        "train": lambda: stages.train(config, "adapted"),
-        "evaluate": lambda: stages.evaluate(config),
-        "register": lambda: stages.register(config),
-    }
-    result = actions[args.name]()
-    caching.write_stamp(config, args.name, key)
-    print(json.dumps(result, default=str) if not isinstance(result, dict) or len(str(result)) < 2000
-          else f"stage {args.name}: done")
+    if not args.overrides:
+        from flows.dvc_pipeline import refuse_stale_dvc_yaml
+
+        refuse_stale_dvc_yaml(config, args.params or DEFAULT_PARAMS)
+    for step in stage_registry.BY_NAME[args.name].steps:  # the flow may reuse what it wrote, never what DVC rewrote
+        caching.clear_stamp(config, step.task)
+    result = stage_registry.run_stage(config, args.name)
+    text = json.dumps(result.to_dict(), default=str)
+    print(text if len(text) < 2000 else f"stage {args.name}: done")
     return 0
 
 
-# Prefect's ephemeral API server needs ~20 s to start on 2 cores, its default limit; telemetry has no network here.
-PREFECT_DEFAULTS = {
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-}
+def cmd_dvc_yaml(args: argparse.Namespace) -> int:
+    from flows.dvc_pipeline import dvc_yaml_text
+    from tasks.atomic import write_text
 
-
-class _OneLineErrors(logging.Filter):
-    """Drop the traceback Prefect logs for an AdaptflowError: the CLI prints its one-line message instead."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], AdaptflowError):
-            record.exc_info = None
-            record.exc_text = None
-        return True
-
-
-def quiet_expected_errors() -> None:
-    """Attach the filter (once) to the loggers Prefect reports task and flow failures on."""
-    for logger_name in ("prefect.task_runs", "prefect.flow_runs"):
-        logger = logging.getLogger(logger_name)
-        if not any(isinstance(existing, _OneLineErrors) for existing in logger.filters):
-            logger.addFilter(_OneLineErrors())
-
-
-def quiet_transformers() -> None:
-    """Hide transformers' weight-loading bars and the expected "classifier newly initialised" report."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    config = load_cli_config(args)
+    text = dvc_yaml_text(config, str(args.params or DEFAULT_PARAMS))
+    current = args.output.read_text(encoding="utf-8") if args.output.is_file() else None
+    if args.check:
+        print(f"{args.output}: {'up to date' if current == text else 'out of date; run adaptflow dvc-yaml'}")
+        return 0 if current == text else 1
+    if current != text:
+        write_text(args.output, text)
+    print(f"{args.output}: {'unchanged' if current == text else 'written'} ({text.count('cmd:')} stages)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("tasks", "flows"):
-        logging.getLogger(name).setLevel(logging.INFO)
-    if not args.debug:
-        quiet_expected_errors()
-        quiet_transformers()
+    from flows.console import set_up_console
+
+    set_up_console(args.debug)
     try:
         return args.handler(args)
     except AdaptflowError as exc:

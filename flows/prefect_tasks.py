@@ -8,6 +8,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
+from prefect.utilities.annotations import opaque, quote
 
 from flows import stage_registry as registry
 from flows.caching import StageCache, clear_stamp, outputs_match, write_stamp
@@ -50,17 +51,25 @@ class TaskCalls:
         self.results: dict[str, Any] = {}
 
     def submit(self, fn: Callable[..., Any], *upstream: Any) -> PrefectFuture:
-        """Submit the task of stage function `fn` with the config and its upstream results (or futures)."""
+        """Submit the task of stage function `fn` with the config and its upstream futures.
+
+        The futures alone make the run graph's edges. Everything else is passed quoted: Prefect links an argument to
+        an earlier task run when any value inside it is the very object that run returned (a branch name, a
+        threshold), which would draw arrows from tasks the config merely shares a string with. The futures are
+        passed opaque: Prefect still waits for each and records it as an input, but does not take an upstream task
+        that is still running at submission for the new task's parent (which would nest the new task inside it in
+        the UI's graph)."""
         stage, step = registry.stage_of(fn)
+        upstream = tuple(opaque(item) if isinstance(item, PrefectFuture) else quote(item) for item in upstream)
         if step.cached:
             key = self.cache.key(stage.name, step.task)
             fresh = outputs_match(self.config, step.task, key)
             clear_stamp(self.config, step.task)  # a step that fails part-way must leave no stamp vouching for it
             future = TASKS[fn].with_options(cache_key_fn=lambda *_: key, refresh_cache=not fresh).submit(
-                self.config, *upstream)
+                quote(self.config), *upstream)
             self.stamps[future.task_run_id] = (step.task, key)
         else:
-            future = TASKS[fn].submit(self.config, *upstream)
+            future = TASKS[fn].submit(quote(self.config), *upstream)
         self.stages[future.task_run_id] = stage.name
         return future
 

@@ -24,8 +24,8 @@ SERVED_PACKAGES = ("torch", "transformers", "pandas", "safetensors", "mlflow", "
 RUN_TAGS_KEPT = ("data.md5.", "git.", "prefect.")  # run tags copied onto the version, with `branch`
 
 
-def register_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], scores: Scores,
-                   flow_run_id: str | None = None) -> Registration:
+def register_version(tracker: RunTracker, model_dir: Path, example_texts: list[str], scores: Scores,
+                     flow_run_id: str | None = None) -> Registration:
     """Log the model into the tracker's run, then register it through the champion/challenger gate."""
     log_model(tracker, model_dir, example_texts)
     return register(tracker, scores, flow_run_id)

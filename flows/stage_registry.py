@@ -46,6 +46,7 @@ class Stage:
     docs: tuple[PathOf, ...] = ()  # outputs for people (Data Docs): tracked by DVC, read by no later stage
     metrics: tuple[PathOf, ...] = ()
     plots: tuple[PathOf, ...] = ()
+    plots_of: tuple[tuple[str, PathOf], ...] = ()  # plots of an upstream stage's model, made when that stage runs
     track: str | None = None  # the RunTracker method that logs this stage's result
     enabled: Callable[[AdaptflowConfig], bool] = lambda config: True
     reads_data_files: bool = False
@@ -89,9 +90,9 @@ STAGES: tuple[Stage, ...] = (
     Stage("evaluate", evaluate.evaluate, ("evaluation", "model.max_length", "train.device", "train.precision"),
           ("validate", "train", "train-baseline"), EvaluationReport, lambda at: at.metrics,
           (Step("evaluate-target", evaluate.evaluate),), outs=(lambda at: at.reports / "predictions.csv",),
-          plots=(lambda at: at.reports / "confusion_matrix_adapted.png",
-                 lambda at: at.reports / "confusion_matrix_baseline.png",
-                 lambda at: at.reports / "training_curves.png"), track="log_evaluation"),
+          plots=(lambda at: at.reports / "confusion_matrix_adapted.png", lambda at: at.reports / "training_curves.png"),
+          plots_of=(("train-baseline", lambda at: at.reports / "confusion_matrix_baseline.png"),),
+          track="log_evaluation"),
     Stage("register", register.register, (WHOLE_CONFIG,),
           ("validate", "similarity", "prepare", "train-baseline", "train", "evaluate"), Registration,
           lambda at: at.registration, (Step("register-model", register.register_model, cached=False),)),

@@ -122,16 +122,15 @@ class RunTracker:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)
         self.client.log_artifact(self.run_id, str(layout.similarity), "similarity")
-        plot = layout.similarity.parent / "domains.png"
-        if plot.is_file():
-            self.client.log_artifact(self.run_id, str(plot), "similarity")
+        if layout.domains_plot.is_file():
+            self.client.log_artifact(self.run_id, str(layout.domains_plot), "similarity")
 
     @timed
     def log_prepared(self, layout: Any, prepared: PreparedSet) -> None:
         """The strategies applied as a tag, the training set's rows as a metric, its summary as an artifact."""
         self.client.set_tag(self.run_id, "strategies", ", ".join(prepared.strategies)[:TAG_LIMIT])
         self._metrics({"rows.training_set": prepared.rows})
-        self.client.log_artifact(self.run_id, str(layout.training_set.parent / "summary.json"), "training_set")
+        self.client.log_artifact(self.run_id, str(layout.prepared), "training_set")
 
     @timed
     def log_training(self, layout: Any, trained: TrainSummary) -> None:

@@ -122,13 +122,12 @@ def _peak_rss_mb(args: list[str], cwd) -> tuple[int, float, str]:
 def test_a_1_mb_text_and_texts_10x_the_max_length_are_truncated_in_bounded_memory(tiny_config, tmp_path):
     import pandas as pd
 
-    from flows import stages
+    from flows.stage_registry import run_stage
     from tests.conftest import REPO
 
     tiny_config.strategy.branch = "joint_training"
-    for name in ("validate", "similarity", "prepare"):
-        getattr(stages, name)(tiny_config)
-    stages.train(tiny_config, "adapted", progress=False)
+    for name in ("validate", "similarity", "prepare", "train"):
+        run_stage(tiny_config, name)
     model = str(tiny_config.output.dir / "models" / "adapted")
     words = ["the", "blender", "is", "great", "and", "the", "lid", "fits"]
     short = pd.DataFrame({"text": [" ".join(words)] * 200})
@@ -187,7 +186,8 @@ def test_two_flow_runs_at_once_share_the_stores_and_the_embedding_cache_and_both
 
 
 def test_a_stage_output_symlinked_outside_the_output_root_is_refused(tiny_config, tmp_path):
-    from flows import stages
+    from flows.layout import layout_of
+    from flows.stage_registry import run_stage
     from tasks.errors import ConfigError
 
     outside = tmp_path / "elsewhere"
@@ -196,12 +196,12 @@ def test_a_stage_output_symlinked_outside_the_output_root_is_refused(tiny_config
     (tiny_config.output.dir / "models").symlink_to(outside)
     (tiny_config.output.dir / "reports").symlink_to(tiny_config.output.dir / "data")  # inside: allowed
     with pytest.raises(ConfigError, match=r"models: leads to .*elsewhere, outside output.dir"):
-        stages.validate(tiny_config)
+        run_stage(tiny_config, "validate")
     assert list(outside.iterdir()) == []
     (tiny_config.output.dir / "models").unlink()
     (tiny_config.output.dir / "models").symlink_to("../../" + outside.name)  # a ../ escape, relative
     with pytest.raises(ConfigError, match="outside output.dir"):
-        stages.layout_of(tiny_config)
+        layout_of(tiny_config)
 
 
 def test_every_torch_load_and_numpy_load_in_the_code_refuses_pickles():

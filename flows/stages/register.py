@@ -6,10 +6,10 @@ from typing import Any
 
 from flows.layout import input_files, layout_of, read_role
 from tasks.atomic import write_json
+from tasks.branching import Decision
 from tasks.config import AdaptflowConfig
 from tasks.promotion import Scores
 from tasks.results import EvaluationReport, PreparedSet, Registration, TrainSummary, ValidationSummary
-from tasks.branching import Decision
 
 
 def register_model(config: AdaptflowConfig, tracker: Any, report: EvaluationReport, adapted: TrainSummary,

@@ -135,28 +135,21 @@ def test_other_store_errors_are_not_retried_and_tracking_time_is_counted_either_
 
 # --- a run: each stage's typed result, logged under the names the UI and the reports use ---------------------------
 
-def _layout(root: Path):
-    try:  # the output layout is moving from flows/stages.py to flows/layout.py
-        from flows.layout import Layout
-    except ImportError:
-        from flows.stages import Layout
-    return Layout(root)
-
-
 def test_each_stage_result_is_logged_as_its_metrics_tags_and_artifacts(tiny_config, mlflow_store, tmp_path):
     import json
 
     from mlflow import MlflowClient
 
+    from flows.layout import Layout
     from flows.tracking import RunTracker
     from tasks.branching import Decision
     from tasks.results import EvaluationReport, PreparedSet, PseudoLabels, TrainSummary, ValidationSummary
 
     tiny_config.tracking.uri = mlflow_store
-    layout = _layout(tmp_path / "outputs")
+    layout = Layout(tmp_path / "outputs")
     files = {layout.validation: "{}", layout.data_docs / "index.html": "<html/>", layout.similarity: "{}",
-             layout.similarity.parent / "domains.png": "png", layout.training_set.parent / "summary.json": "{}",
-             layout.history("adapted"): "{}", layout.reports / "metrics.json": "{}"}
+             layout.domains_plot: "png", layout.prepared: "{}", layout.history("adapted"): "{}",
+             layout.metrics: "{}"}
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
@@ -228,7 +221,7 @@ def test_the_gate_moves_the_champion_only_to_a_version_that_really_scores_better
                                                                                  classifier_dir):
     from mlflow import MlflowClient
 
-    from flows.registry import load_registered, register, register_model
+    from flows.registry import load_registered, register, register_version
     from flows.tracking import RunTracker
 
     tiny_config.tracking.uri = mlflow_store
@@ -237,7 +230,7 @@ def test_the_gate_moves_the_champion_only_to_a_version_that_really_scores_better
 
     def registered(scores: Scores, orchestrator_run: str):
         tracker = RunTracker.open(tiny_config, {}, {"prefect.flow_run_id": orchestrator_run})
-        registration = register_model(tracker, classifier_dir, ["a fine pan"], scores, orchestrator_run)
+        registration = register_version(tracker, classifier_dir, ["a fine pan"], scores, orchestrator_run)
         tracker.close("FINISHED")
         return tracker, registration
 
@@ -410,25 +403,24 @@ def test_runs_left_running_by_a_killed_process_are_ended_killed_on_the_next_star
 
 
 def test_interrupts_end_runs_killed_and_errors_failed():
-    from flows import stages
+    from flows.stages.register import run_status
 
-    assert stages.run_status(KeyboardInterrupt()) == "KILLED"
-    assert stages.run_status(ValueError("boom")) == "FAILED"
+    assert run_status(KeyboardInterrupt()) == "KILLED"
+    assert run_status(ValueError("boom")) == "FAILED"
 
 
 def test_the_dvc_register_stage_logs_one_run_from_the_stage_outputs(tiny_config, mlflow_store):
     from mlflow import MlflowClient
 
-    from flows import stages
+    from flows.stage_registry import STAGE_NAMES, run_stage
 
     tiny_config.tracking.uri = mlflow_store
     tiny_config.evaluation.baseline = False
-    for name in ("validate", "similarity", "prepare"):
-        getattr(stages, name)(tiny_config)
-    stages.train(tiny_config, "adapted", progress=False)
-    stages.evaluate(tiny_config)
-    registration = stages.register(tiny_config)
-    assert registration["version"] == 1 and registration["promoted"]
+    for name in STAGE_NAMES[:-1]:
+        if name != "train-baseline":
+            run_stage(tiny_config, name)
+    registration = run_stage(tiny_config, "register")
+    assert registration.version == 1 and registration.promoted
     client = MlflowClient(mlflow_store, registry_uri=mlflow_store)
     (run,) = client.search_runs([client.get_experiment_by_name("adaptflow").experiment_id])
     assert run.info.status == "FINISHED" and run.data.tags["adaptflow.trigger"] == "dvc repro"
@@ -499,11 +491,12 @@ def test_a_tracking_server_restart_within_the_retry_window_loses_no_metric_and_a
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
+    from flows.layout import Layout
     from flows.tracking import RunTracker
     from tasks.results import TrainSummary
 
     tiny_config.tracking.uri = server.uri
-    layout = _layout(tmp_path / "outputs")
+    layout = Layout(tmp_path / "outputs")
     history = [{"epoch": epoch, "train_loss": 1.0 / epoch, "val_accuracy": 0.5 + epoch / 100}
                for epoch in range(1, 51)]
     trained = TrainSummary("adapted", str(layout.model("adapted")), history, 50, False, 100)

@@ -6,33 +6,49 @@ import json
 
 import pytest
 
-from flows import stages
+from flows.layout import layout_of, read_parquet
+from flows.stage_registry import run_stage
 from tasks.errors import DataError
 
+# thresholds that make the `auto` decision go each way on electronics -> kitchen (measured, not forced)
+SIMILAR = {"mmd2_max": 10.0, "proxy_a_distance_max": 2.0}  # every measured pair is within these
+DISSIMILAR = {"mmd2_max": 0.0}  # two different samples always have MMD² > 0
 
-def test_the_flow_trains_adapted_and_baseline_and_reports_target_metrics(prefect_harness, tiny_config):
+
+@pytest.mark.parametrize(("thresholds", "branch", "path", "strategy"),
+                         [(SIMILAR, "joint_training", "A,B,C,E,F", "joint_training"),
+                          (DISSIMILAR, "shift_adaptation", "A,B,D,E,F", "class_balance")],
+                         ids=["similar", "dissimilar"])
+def test_the_flow_trains_adapted_and_baseline_and_reports_target_metrics(prefect_harness, tiny_config, thresholds,
+                                                                        branch, path, strategy):
+    import pandas as pd
     from prefect.artifacts import Artifact
 
     from flows.adaptation import adaptation_flow
+    from tasks.evaluation import compute_metrics
 
+    tiny_config.similarity = tiny_config.similarity.model_copy(update=thresholds)
+    tiny_config.strategy.shift_strategies = ["class_balance", "augmentation"]  # no second round: fast
     summary = adaptation_flow(tiny_config)
-    assert summary["branch"] in ("joint_training", "shift_adaptation")
+    assert summary["branch"] == branch and summary["decision"]["forced"] is False
     assert "MMD²" in summary["decision"]["rationale"] and summary["decision"]["measures"]["n_source"] > 0
-    assert summary["strategies"]
+    assert summary["strategies"][0].split(" ")[0] == strategy
     assert summary["validation"] == "passed"
+    reports = tiny_config.output.dir / "reports"
+    predictions = pd.read_csv(reports / "predictions.csv")
+    assert len(predictions) == 60
+    labels = ["negative", "positive"]
+    scored = compute_metrics(predictions["label"].tolist(), predictions["predicted"].tolist(), labels)
+    assert summary["metrics"]["accuracy"] == pytest.approx(scored["accuracy"])  # the report is the predictions'
     for key in ("metrics", "baseline_metrics"):
-        assert summary[key]["n"] == 60
-        assert 0.0 <= summary[key]["accuracy"] <= 1.0
-        assert set(summary[key]["per_class"]) == {"negative", "positive"}
+        assert summary[key]["n"] == 60 and set(summary[key]["per_class"]) == set(labels)
     assert summary["gain"]["accuracy"] == pytest.approx(
         summary["metrics"]["accuracy"] - summary["baseline_metrics"]["accuracy"])
-    reports = tiny_config.output.dir / "reports"
     for name in ("metrics.json", "predictions.csv", "confusion_matrix_adapted.png", "confusion_matrix_baseline.png",
                  "training_curves.png"):
         assert (reports / name).stat().st_size > 0
     assert summary["metrics"]["source"]["n"] == 40  # the source hold-out is scored too
     artifact = Artifact.get("adaptflow-report")
-    path = "A,B,C,E,F" if summary["branch"] == "joint_training" else "A,B,D,E,F"
     assert artifact is not None and f"class {path} taken" in artifact.data
     assert (tiny_config.output.dir / "similarity" / "domains.png").stat().st_size > 0
     validation = Artifact.get("adaptflow-validation")
@@ -41,41 +57,41 @@ def test_the_flow_trains_adapted_and_baseline_and_reports_target_metrics(prefect
 
 def test_stages_run_alone_in_order_as_dvc_runs_them(tiny_config):
     tiny_config.evaluation.baseline = False
-    counts = stages.validate(tiny_config)["counts"]
+    counts = run_stage(tiny_config, "validate").counts
     assert counts["target_test"] == 60 and counts["source_test"] == 40
     docs = tiny_config.output.dir / "validation" / "data_docs"  # one Data Docs site: a page per validated role
     assert {page.name for page in (docs / "expectations").glob("*.html")} == {
         f"{role}.html" for role in counts if counts[role]}
     assert len(list((docs / "validations").rglob("*.html"))) == sum(1 for role in counts if counts[role])
     tiny_config.strategy.branch = "joint_training"
-    assert stages.similarity(tiny_config).branch == "joint_training"
-    joint = stages.prepare(tiny_config)
-    assert joint["rows"] == counts["source_train"] + counts["target_labeled"]
-    stages.train(tiny_config, "adapted", progress=False)
-    report = stages.evaluate(tiny_config)
-    assert report["baseline_metrics"] is None
+    assert run_stage(tiny_config, "similarity").branch == "joint_training"
+    joint = run_stage(tiny_config, "prepare")
+    assert joint.rows == counts["source_train"] + counts["target_labeled"]
+    run_stage(tiny_config, "train")
+    report = run_stage(tiny_config, "evaluate")
+    assert report.baseline_metrics is None
     saved = json.loads((tiny_config.output.dir / "reports" / "metrics.json").read_text())
-    assert saved["metrics"]["accuracy"] == report["metrics"]["accuracy"]
+    assert saved["metrics"]["accuracy"] == report.metrics["accuracy"]
 
 
 def test_a_stage_without_its_inputs_says_which_stage_to_run(tiny_config):
     with pytest.raises(DataError, match="run the validate stage first"):
-        stages.train(tiny_config, "adapted")
+        run_stage(tiny_config, "train")
 
 
 def test_the_shift_branch_reweights_the_source_and_augments_the_target(tiny_config):
     tiny_config.strategy.branch = "shift_adaptation"
     tiny_config.strategy.shift_strategies = ["vocabulary_substitution", "importance_weighting", "class_balance",
                                              "augmentation"]
-    counts = stages.validate(tiny_config)["counts"]
-    assert stages.similarity(tiny_config).forced
-    prepared = stages.prepare(tiny_config)
-    names = [name.split(" ")[0] for name in prepared["strategies"]]
+    counts = run_stage(tiny_config, "validate").counts
+    assert run_stage(tiny_config, "similarity").forced
+    prepared = run_stage(tiny_config, "prepare")
+    names = [name.split(" ")[0] for name in prepared.strategies]
     assert [name for name in names if name != "vocabulary_substitution"] == ["importance_weighting",
                                                                             "class_balance", "augmentation"]
-    assert "substitutions" in prepared  # the word mapping is recorded, even when no word pair was close enough
-    assert prepared["rows"] == counts["source_train"] + 3 * counts["target_labeled"]
-    frame = stages._read_parquet(stages.layout_of(tiny_config).training_set, "prepare")
+    assert prepared.substitutions is not None  # the word mapping is recorded, even when no pair was close enough
+    assert prepared.rows == counts["source_train"] + 3 * counts["target_labeled"]
+    frame = read_parquet(layout_of(tiny_config).training_set)
     assert frame.loc[frame.domain == "source", "weight"].std() > 0
 
 

@@ -70,13 +70,11 @@ def test_validate_fails_with_one_line_per_failure(tmp_path, capsys):
 
 @pytest.mark.reliability
 def test_predict_writes_rows_with_label_and_score(tmp_path, tiny_config, capsys):
-    from flows import stages
+    from flows.stage_registry import run_stage
 
     tiny_config.strategy.branch = "joint_training"
-    stages.validate(tiny_config)
-    stages.similarity(tiny_config)
-    stages.prepare(tiny_config)
-    stages.train(tiny_config, "adapted", progress=False)
+    for stage in ("validate", "similarity", "prepare", "train"):
+        run_stage(tiny_config, stage)
     rows = tmp_path / "rows.csv"
     pd.DataFrame({"text": ["=cmd|' /C calc'!A0", "great blender", "broke in a day"]}).to_csv(rows, index=False)
     output = tmp_path / "labelled.csv"
@@ -103,24 +101,30 @@ def test_adaptflow_run_json_prints_one_object(tmp_path, tiny_model_dir):
     command = [adaptflow, "run", "--json", "--params", str(REPO / "params.yaml"),
                "--set", f"model.name_or_path={tiny_model_dir}", "--set", "model.max_length=32",
                "--set", "train.epochs=1", "--set", "split.target_test_size=40",
-               "--set", f"output.dir={tmp_path / 'out'}", "--set", "evaluation.baseline=true"]
+               "--set", f"output.dir={tmp_path / 'out'}", "--set", "evaluation.baseline=true",
+               "--set", "strategy.branch=joint_training"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
-    assert result["branch"] in ("joint_training", "shift_adaptation")
+    assert result["branch"] == "joint_training" and result["decision"]["forced"] is True
     assert {"accuracy", "macro_f1"} <= set(result["metrics"]) and {"accuracy", "macro_f1"} <= set(
         result["baseline_metrics"])
     assert result["model_dir"].endswith("models/adapted")
 
 
-def test_similarity_json_has_measures_decision_branch_rationale(tmp_path, tiny_model_dir, capsys):
+@pytest.mark.parametrize(("thresholds", "decision", "branch"), [
+    (["similarity.mmd2_max=10", "similarity.proxy_a_distance_max=2"], "similar", "joint_training"),
+    (["similarity.mmd2_max=0"], "dissimilar", "shift_adaptation")], ids=["similar", "dissimilar"])
+def test_similarity_json_has_measures_decision_branch_rationale(tmp_path, tiny_model_dir, capsys, thresholds,
+                                                                decision, branch):
     code = main(["similarity", "--source", str(SAMPLE / "books.csv"), "--target", str(SAMPLE / "kitchen.csv"),
                  "--json", "--set", f"model.name_or_path={tiny_model_dir}", "--set", "similarity.sample_size=100",
-                 "--set", f"similarity.cache_dir={tmp_path / 'cache'}"])
+                 "--set", f"similarity.cache_dir={tmp_path / 'cache'}",
+                 *(arg for threshold in thresholds for arg in ("--set", threshold))])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"measures", "decision", "branch", "rationale"}
-    assert result["decision"] in ("similar", "dissimilar") and "MMD²" in result["rationale"]
+    assert (result["decision"], result["branch"]) == (decision, branch) and "MMD²" in result["rationale"]
     assert result["measures"]["n_source"] == 100
 
 

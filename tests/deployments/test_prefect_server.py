@@ -231,3 +231,73 @@ def test_a_run_started_in_the_prefect_ui_with_a_changed_parameter_completes(pref
     assert finished.state.is_completed(), finished.state.message
     assert finished.parameters["config"]["train"]["epochs"] == 1
     assert finished.parameters["config"]["model"]["max_length"] == 48
+
+
+BRANCH_TASKS = {
+    "joint_training": {"validate-data": set(), "check-similarity": {"validate-data"},
+                       "joint-training": {"validate-data", "check-similarity"},
+                       "fine-tune-baseline": {"validate-data"},
+                       "fine-tune-adapted": {"validate-data", "joint-training"},
+                       "evaluate-target": {"validate-data", "fine-tune-adapted", "fine-tune-baseline"},
+                       "register-model": {"evaluate-target", "fine-tune-adapted"}},
+    "shift_adaptation": {"validate-data": set(), "check-similarity": {"validate-data"},
+                         "shift-adaptation": {"validate-data", "check-similarity"},
+                         "fine-tune-baseline": {"validate-data"},
+                         "fine-tune-adapted": {"validate-data", "shift-adaptation"},
+                         "pseudo-label": {"validate-data", "fine-tune-adapted"},
+                         "fine-tune-round-2": {"validate-data", "fine-tune-adapted", "pseudo-label"},
+                         "evaluate-target": {"validate-data", "fine-tune-round-2", "fine-tune-baseline"},
+                         "register-model": {"evaluate-target", "fine-tune-round-2"}},
+}
+
+
+@pytest.mark.parametrize("branch", sorted(BRANCH_TASKS))
+def test_the_run_graph_shows_the_branch_taken_by_name_with_each_task_fed_by_its_upstream_tasks(
+        prefect_server, chromium, tiny_model_dir, tmp_path, branch):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.adaptation import adaptation_flow
+    from tasks.config import build_config
+
+    raw = tiny_run_config(tiny_model_dir, tmp_path, epochs=1)
+    raw["strategy"] = {"branch": branch}
+    state = adaptation_flow(build_config(raw), return_state=True)
+    assert state.is_completed(), state.message
+    flow_run_id = state.state_details.flow_run_id
+    deadline = time.monotonic() + 60  # the server records task runs from their events, a moment after they ran
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            if len(runs) >= len(BRANCH_TASKS[branch]) and all(run.state and run.state.is_final() for run in runs) \
+                    or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+    name_of = {run.id: run.name.rsplit("-", 1)[0] for run in runs}
+    assert sorted(name_of.values()) == sorted(BRANCH_TASKS[branch])  # exactly this branch's tasks, once each
+    for run in runs:
+        upstream = {name_of[item.id] for inputs in run.task_inputs.values() for item in inputs
+                    if getattr(item, "input_type", None) == "task_run"}
+        assert upstream == BRANCH_TASKS[branch][name_of[run.id]], name_of[run.id]
+        assert "__parents__" not in run.task_inputs, name_of[run.id]  # no task is drawn nested inside another
+
+    ui = prefect_server.removesuffix("/api")
+    shots = REPO / "test-artifacts"
+    shots.mkdir(exist_ok=True)
+    with chromium() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(f"{ui}/runs/flow-run/{flow_run_id}")
+        page.get_by_text("Completed", exact=True).first.wait_for()
+        page.locator("canvas").first.wait_for()  # the run graph
+        page.wait_for_timeout(3000)
+        # the tiny model's tasks take a second or less, too short to tell apart on the time axis: the dependency
+        # grid lays every task out by its upstream tasks alone
+        page.get_by_label("Run Graph Options").click()
+        page.get_by_text("Dependency grid", exact=True).click()
+        page.keyboard.press("Escape")
+        page.get_by_title("Recenter graph (c)").click()
+        page.wait_for_timeout(2000)
+        page.screenshot(path=str(shots / f"prefect-run-graph-{branch}.png"), full_page=True)
+        browser.close()

@@ -21,23 +21,43 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def repo_copy(tmp_path, tiny_model_dir):
     """The project's files (as a fresh clone has them) in a new git repo, with params for a tiny model."""
-    copy = tmp_path / "repo"
+    copy = _copy_project(tmp_path / "repo")
+    _set_params(copy, tiny_model_dir, data={"source": "data/sample/electronics.csv"}, model={"max_length": 48},
+                train={"epochs": 2})
+    return _commit_copy(copy, tmp_path)
+
+
+def _set_params(copy, tiny_model_dir, **sections):
+    """params.yaml of the copy for the tiny model on a small split, with `sections` updated on top."""
+    params = yaml.safe_load((copy / "params.yaml").read_text())
+    tiny = {"data": {"target": "data/sample/kitchen.csv"},
+            "split": {"target_test_size": 60, "target_labeled_per_class": 10},
+            "model": {"name_or_path": str(tiny_model_dir)},
+            "train": {"learning_rate": 1e-2, "freeze_embeddings": False},
+            "similarity": {"sample_size": 100, "permutations": 20}}
+    for name in {*tiny, *sections}:
+        params[name].update({**tiny.get(name, {}), **sections.get(name, {})})
+    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _copy_project(copy):
+    """The project's files as a fresh clone has them (tracked, and untracked but not ignored)."""
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.split()
     for name in listed:
         if (REPO / name).is_file():
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, copy / name)
-    params = yaml.safe_load((copy / "params.yaml").read_text())
-    params["data"].update(source="data/sample/electronics.csv", target="data/sample/kitchen.csv")
-    params["split"].update(target_test_size=60, target_labeled_per_class=10)
-    params["model"].update(name_or_path=str(tiny_model_dir), max_length=48)
-    params["train"].update(epochs=2, learning_rate=1e-2, freeze_embeddings=False)
-    params["similarity"].update(sample_size=100, permutations=20)
-    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return copy
+
+
+def _commit_copy(copy, tmp_path):
+    """dvc.yaml regenerated for the edited params (as a user runs it), then the copy committed."""
     env = {**os.environ, "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}",
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlruns.db'}", "GIT_AUTHOR_NAME": "t",
            "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    adaptflow = os.path.join(os.path.dirname(sys.executable), "adaptflow")
+    subprocess.run([adaptflow, "dvc-yaml"], cwd=copy, env=env, check=True, capture_output=True)
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "fresh clone"]):
         subprocess.run(command, cwd=copy, env=env, check=True)
     return copy, env
@@ -56,7 +76,7 @@ def test_repro_survives_kill_9_then_does_nothing_pushes_shows_metrics_and_reruns
     import time
 
     copy, env = repo_copy
-    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    stages = yaml.safe_load((copy / "dvc.yaml").read_text())["stages"]
 
     # kill -9 dvc and the stage it runs once training has written a checkpoint
     log = copy.parent / "killed-repro.log"
@@ -95,3 +115,34 @@ def test_repro_survives_kill_9_then_does_nothing_pushes_shows_metrics_and_reruns
     experiment = dvc(copy, env, "exp", "run", "-S", "train.epochs=1")
     rerun = {name for name in stages if f"Running stage '{name}'" in experiment}
     assert rerun == {"train-baseline", "train", "evaluate", "register"}, experiment[-2000:]
+
+
+def _status(copy, env) -> set[str]:
+    """The stages `dvc status` lists as changed."""
+    import json
+
+    return set(json.loads(dvc(copy, env, "status", "--json")))
+
+
+def test_editing_a_stages_code_or_a_configured_data_file_makes_dvc_see_the_stage_as_changed(tmp_path,
+                                                                                           tiny_model_dir):
+    copy = _copy_project(tmp_path / "repo")
+    own = copy / "mine" / "reviews.csv"  # the user's own source file, named by data.source
+    own.parent.mkdir()
+    shutil.copy2(REPO / "data" / "sample" / "electronics.csv", own)
+    _set_params(copy, tiny_model_dir, data={"source": "mine/reviews.csv"}, model={"max_length": 32},
+                train={"epochs": 1}, evaluation={"baseline": False}, tracking={"enabled": False})
+    copy, env = _commit_copy(copy, tmp_path)
+    assert "mine/reviews.csv" in yaml.safe_load((copy / "dvc.yaml").read_text())["stages"]["validate"]["deps"]
+    dvc(copy, env, "repro")
+    assert _status(copy, env) == set()
+
+    stage_code = copy / "flows" / "stages" / "prepare.py"  # the file that defines the prepare stage's function
+    original = stage_code.read_text()
+    stage_code.write_text(original + "# an edit\n")
+    assert _status(copy, env) == {"prepare"}
+    stage_code.write_text(original)
+    assert _status(copy, env) == set()
+
+    own.write_text(own.read_text() + "electronics-9999,electronics,S0,Fine,Works as described.,5,positive\n")
+    assert _status(copy, env) == {"validate"}

@@ -34,27 +34,43 @@ def test_a_bad_adaptation_override_is_a_config_error():
         pair_config(Path("data"), "books", "kitchen", "small", 0, Path("out"), ("strategy.shift_strategies=[nope]",))
 
 
-def test_auto_decides_once_and_reuses_a_forced_branch_that_already_ran(tmp_path, tiny_model_dir, monkeypatch):
+SIMILAR = ("--set", "similarity.mmd2_max=10", "--set", "similarity.proxy_a_distance_max=2")  # any pair is similar
+DISSIMILAR = ("--set", "similarity.mmd2_max=0")  # MMD² > 0 for two different samples: no pair is similar
+
+
+@pytest.mark.parametrize(("thresholds", "branch"), [(SIMILAR, "joint_training"), (DISSIMILAR, "shift_adaptation")],
+                         ids=["similar", "dissimilar"])
+def test_auto_decides_once_and_reuses_a_forced_branch_that_already_ran(tmp_path, tiny_model_dir, monkeypatch,
+                                                                       thresholds, branch):
     import json
 
     from benchmarks.adaptation import main
-    from flows import stages
+    from flows import stage_registry
     from tests.conftest import SAMPLE
 
     validated = []
-    real_validate = stages.validate
-    monkeypatch.setattr(stages, "validate", lambda config: validated.append(config.output.dir) or real_validate(config))
+    real_run_stage = stage_registry.run_stage
+
+    def run_stage(config, name):
+        if name == "validate":
+            validated.append(config.output.dir)
+        return real_run_stage(config, name)
+
+    monkeypatch.setattr(stage_registry, "run_stage", run_stage)
     common = ["--data", str(SAMPLE), "--pairs", "books:kitchen", "--budget", "small", "--workdir", str(tmp_path),
               "--set", f"model.name_or_path={tiny_model_dir}", "--set", "model.max_length=32",
               "--set", "split.source_test_size=40", "--set", "split.target_test_size=60",
-              "--set", "similarity.sample_size=100", "--set", "similarity.permutations=20"]
+              "--set", "similarity.sample_size=100", "--set", "similarity.permutations=20",
+              *thresholds]
     assert main([*common, "--methods", "auto", "--json", str(tmp_path / "auto.json")]) == 0
     assert validated == [tmp_path / "books-kitchen-0" / "auto"]  # the decision's stages run once, not again
     (auto,) = json.loads((tmp_path / "auto.json").read_text())
-    assert auto["method"] == "auto" and auto["branch"] in ("joint_training", "shift_adaptation")
+    assert auto["method"] == "auto" and auto["branch"] == branch
     assert {"source", "target", "method", "branch", "accuracy", "macro_f1", "seed"} <= set(auto)
 
-    assert main([*common, "--methods", f"auto,{auto['branch']}", "--json", str(tmp_path / "all.json")]) == 0
+    validated.clear()
+    assert main([*common, "--methods", f"auto,{branch}", "--json", str(tmp_path / "all.json")]) == 0
+    assert validated == [tmp_path / "books-kitchen-0" / branch, tmp_path / "books-kitchen-0" / "auto"]
     rows = {row["method"]: row for row in json.loads((tmp_path / "all.json").read_text())}
-    assert rows["auto"]["reused_from"] == auto["branch"]  # the forced run of the branch it takes, not a retrain
-    assert rows["auto"]["accuracy"] == rows[auto["branch"]]["accuracy"]
+    assert rows["auto"]["reused_from"] == branch and rows[branch]["branch"] == branch  # not a retrain
+    assert rows["auto"]["accuracy"] == rows[branch]["accuracy"]

@@ -1,0 +1,71 @@
+"""The branch decision with its rationale, and the training sets each branch builds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks.branching import StrategyPlan, build_shift_training_set, decide_branch, plan_strategies
+from tasks.config import SimilarityConfig, StrategyConfig
+
+
+def test_the_decision_names_values_and_thresholds():
+    thresholds = SimilarityConfig(mmd2_max=0.1, proxy_a_distance_max=1.9)
+    near = decide_branch("auto", {"mmd2": 0.08, "proxy_a_distance": 1.85, "p_value": 0.005}, thresholds)
+    assert (near.branch, near.similar, near.forced) == ("joint_training", True, False)
+    assert "MMD² 0.0800 <= 0.1" in near.rationale and "proxy A-distance 1.8500 <= 1.9" in near.rationale
+    far = decide_branch("auto", {"mmd2": 0.12, "proxy_a_distance": 1.85}, thresholds)
+    assert (far.branch, far.similar) == ("shift_adaptation", False)
+    assert "MMD² 0.1200 > 0.1" in far.rationale and "MMD² over the threshold" in far.rationale
+
+
+def test_a_forced_branch_keeps_the_measures_but_says_it_was_forced():
+    forced = decide_branch("joint_training", {"mmd2": 0.5, "proxy_a_distance": 2.0}, SimilarityConfig())
+    assert forced.branch == "joint_training" and forced.forced and forced.measures["mmd2"] == 0.5
+    assert "strategy.branch is set to joint_training" in forced.rationale
+
+
+def test_the_shift_training_set_applies_the_configured_strategies():
+    source = pd.DataFrame({"text": [f"s{i}" for i in range(30)], "label": ["a"] * 20 + ["b"] * 10})
+    target = pd.DataFrame({"text": ["t one two three", "t four five six"], "label": ["a", "b"]})
+    strategy = StrategyConfig(shift_strategies=["importance_weighting", "class_balance", "augmentation"],
+                              shift_target_weight=None)
+    frame, applied = build_shift_training_set(source, target, strategy, np.linspace(0.5, 1.5, 30), ["word"], seed=0)
+    assert [name.split(" ")[0] for name in applied] == ["importance_weighting", "class_balance", "augmentation"]
+    assert "effective source sample 92% of 30 rows" in applied[0]
+    assert len(frame) == 30 + 2 + 4
+    source_part, target_part = frame[frame.domain == "source"], frame[frame.domain == "target"]
+    assert source_part["weight"].mean() == pytest.approx(1.0)
+    assert target_part["weight"].sum() == pytest.approx(30.0)  # null: both domains carry the same total weight
+
+
+def test_by_default_each_labelled_target_row_and_copy_weighs_the_configured_weight():
+    source = pd.DataFrame({"text": [f"s{i}" for i in range(30)], "label": ["a"] * 15 + ["b"] * 15})
+    target = pd.DataFrame({"text": ["t one two three", "t four five six"], "label": ["a", "b"]})
+    strategy = StrategyConfig(shift_strategies=["augmentation"])
+    frame, _ = build_shift_training_set(source, target, strategy, None, ["word"], seed=0)
+    target_part = frame[frame.domain == "target"]
+    assert len(target_part) == 2 * (1 + strategy.augment_copies)
+    assert strategy.shift_target_weight == 3.65 and (target_part["weight"] == 3.65).all()
+    assert (frame.loc[frame.domain == "source", "weight"] == 1.0).all()
+
+
+
+def test_the_plan_puts_each_shift_strategy_where_it_acts_in_the_listed_order():
+    strategy = StrategyConfig(shift_strategies=["domain_adversarial", "augmentation", "pseudo_labeling", "target_mlm",
+                                                "class_balance"])
+    assert plan_strategies("shift_adaptation", strategy, unlabeled=100) == StrategyPlan(
+        prepare=("augmentation", "class_balance"), objectives=("domain_adversarial", "target_mlm"),
+        self_training=True, second_round_objectives=("target_mlm",))
+
+
+def test_the_joint_branch_plans_its_set_alone_whatever_shift_strategies_are_listed():
+    strategy = StrategyConfig(shift_strategies=["pseudo_labeling", "target_mlm", "augmentation"])
+    assert plan_strategies("joint_training", strategy, unlabeled=100) == StrategyPlan(("joint_training",), (), False)
+
+
+def test_self_training_is_planned_only_with_unlabelled_target_texts_to_label():
+    strategy = StrategyConfig(shift_strategies=["pseudo_labeling"])
+    assert not plan_strategies("shift_adaptation", strategy, unlabeled=0).self_training
+    assert plan_strategies("shift_adaptation", strategy, unlabeled=None).self_training  # not counted yet
