@@ -38,8 +38,11 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory):
-    """`prefect server start` on 127.0.0.1 (its own SQLite database and home), and a process worker on a pool."""
+def prefect_server(tmp_path_factory, prefect_harness):
+    """`prefect server start` on 127.0.0.1 (its own SQLite database and home), and a process worker on a pool.
+
+    The session's test harness starts first: started after this module's server had come and gone, it left later
+    in-process flow runs waiting on the stopped server's address."""
     home = tmp_path_factory.mktemp("prefect-home")
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
@@ -72,6 +75,7 @@ def prefect_server(tmp_path_factory):
     try:  # settings too: a session's test harness may have pinned PREFECT_API_URL to its own server
         with temporary_settings({PREFECT_API_URL: api, PREFECT_LOCAL_STORAGE_PATH: home / "results"}):
             yield api
+            _drain_event_and_log_workers()
     finally:
         for key, value in saved.items():
             if value is None:
@@ -80,6 +84,20 @@ def prefect_server(tmp_path_factory):
                 os.environ[key] = value
         _stop(worker)
         _stop(server)
+
+
+def _drain_event_and_log_workers() -> None:
+    """Send what this process still holds for this server, and end the workers that send it: they are keyed by
+    client type, not by address, so left running they would send the next server's task-run events here (as
+    Prefect's own test harness does on exit)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    try:
+        APILogWorker.instance().drain()
+    except RuntimeError:  # never started
+        pass
+    EventsWorker.drain_all()
 
 
 def tiny_run_config(model_dir: Path, workdir: Path, epochs: int) -> dict:
