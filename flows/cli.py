@@ -19,6 +19,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    init = commands.add_parser("init", help="write a params.yaml for your own data files (columns detected)")
+    init.add_argument("--source", type=Path, required=True, help="labelled source-domain file")
+    init.add_argument("--target", type=Path, required=True, help="target-domain file (labelled: split into a few "
+                      "labels, unlabelled texts and a test set)")
+    init.add_argument("--target-test", type=Path, help="a labelled target test file of its own")
+    init.add_argument("--text-column", action="append", dest="text_columns", metavar="C",
+                      help="text column (repeat to join several); default: detected (text, review, sentence, ...)")
+    init.add_argument("--label-column", metavar="C", help="default: detected (label, sentiment, class, y, ...)")
+    init.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="the file to write (default params.yaml)")
+    init.add_argument("--force", action="store_true", help="replace a params file that was edited")
+    init.set_defaults(handler=cmd_init)
+
     run = commands.add_parser("run", help="run the whole pipeline as a Prefect flow")
     _add_config_options(run)
     run.add_argument("--json", action="store_true", help="print one JSON object with the results")
@@ -85,6 +97,15 @@ def load_cli_config(args: argparse.Namespace):
     return load_config(params, args.overrides)
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from flows.init_project import init_project, report_lines
+
+    report = init_project(args.source, args.target, args.target_test, args.text_columns, args.label_column,
+                          args.params, args.force)
+    print("\n".join(report_lines(report)))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from flows.adaptation import adaptation_flow
     from tasks.report import summary_lines
@@ -140,7 +161,7 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     config = load_cli_config(args)
     started = time.perf_counter()
     source = read_examples(args.source, config.data)
-    has_labels = config.data.label_column in read_table(args.target, config.data.format).columns
+    has_labels = config.data.label_column in read_table(args.target, config.data.format, config.data.delimiter).columns
     target = read_examples(args.target, config.data, labelled=has_labels)
     measures = measure_pair(config, source, target)
     decision = decide_branch("auto", measures, config.similarity)
@@ -197,19 +218,11 @@ def cmd_stage(args: argparse.Namespace) -> int:
 
 
 def cmd_dvc_yaml(args: argparse.Namespace) -> int:
-    from flows.dvc_pipeline import dvc_yaml_text
-    from tasks.atomic import write_text
+    from flows.dvc_pipeline import write_dvc_yaml
 
-    config = load_cli_config(args)
-    text = dvc_yaml_text(config, str(args.params or DEFAULT_PARAMS))
-    current = args.output.read_text(encoding="utf-8") if args.output.is_file() else None
-    if args.check:
-        print(f"{args.output}: {'up to date' if current == text else 'out of date; run adaptflow dvc-yaml'}")
-        return 0 if current == text else 1
-    if current != text:
-        write_text(args.output, text)
-    print(f"{args.output}: {'unchanged' if current == text else 'written'} ({text.count('cmd:')} stages)")
-    return 0
+    code, message = write_dvc_yaml(load_cli_config(args), args.params or DEFAULT_PARAMS, args.output, args.check)
+    print(message)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:

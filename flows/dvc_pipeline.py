@@ -65,3 +65,18 @@ def refuse_stale_dvc_yaml(config: AdaptflowConfig, params: Path, committed: Path
             committed.read_text(encoding="utf-8") != dvc_yaml_text(config, str(params)):
         raise ConfigError(f"{committed} is out of date with {params} (its data files, outputs or stage code); run "
                           "`adaptflow dvc-yaml` and then `dvc repro` again")
+
+
+def write_dvc_yaml(config: AdaptflowConfig, params: Path, output: Path, check: bool = False) -> tuple[int, str]:
+    """`adaptflow dvc-yaml`: write `output` from the registry (only when it changed), or with `check` only say
+    whether it is up to date. (exit code, message)."""
+    from tasks.atomic import write_text
+
+    text = dvc_yaml_text(config, str(params))
+    current = output.read_text(encoding="utf-8") if output.is_file() else None
+    if check:
+        return (0, f"{output}: up to date") if current == text else (1, f"{output}: out of date; run adaptflow "
+                                                                          "dvc-yaml")
+    if current != text:
+        write_text(output, text)
+    return 0, f"{output}: {'unchanged' if current == text else 'written'} ({text.count('cmd:')} stages)"

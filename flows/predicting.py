@@ -10,7 +10,6 @@ import pandas as pd
 from tasks.atomic import safe_csv_frame, write_csv
 from tasks.config import AdaptflowConfig
 from tasks.devices import placement
-from tasks.errors import DataError
 from tasks.inference import predict
 from tasks.models import load_classifier_dir, load_tokenizer
 from tasks.roles import to_examples
@@ -19,12 +18,9 @@ from tasks.tables import read_table
 
 def predict_file(model_uri: str, input_path: Path, output_path: Path | None, config: AdaptflowConfig) -> int:
     """Label every row of `input_path`; write CSV to `output_path` (or stdout). Returns the number of rows."""
-    raw = read_table(input_path, config.data.format)
-    columns = [c for c in config.data.text_columns if c in raw.columns] or (["text"] if "text" in raw.columns else [])
-    if not columns:
-        raise DataError(f"{input_path}: none of the text columns {config.data.text_columns} or 'text' is present; "
-                        "set data.text_columns")
-    texts = to_examples(raw, input_path, columns, None, config.data.text_separator)["text"].tolist()
+    raw = read_table(input_path, config.data.format, config.data.delimiter)
+    configured = [c for c in config.data.text_columns or [] if c in raw.columns]  # those present; else detected
+    texts = to_examples(raw, input_path, configured or None, None, config.data.text_separator)["text"].tolist()
     if model_uri.startswith(("models:/", "runs:/")):
         from flows.mlflow_store import resolve_uri
         from flows.registry import load_registered

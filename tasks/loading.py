@@ -22,7 +22,7 @@ from tasks.tables import read_table
 
 def read_examples(path: Path, data: DataConfig, labelled: bool = True) -> pd.DataFrame:
     """Read one file and map its columns to `text` (and `label` when `labelled`)."""
-    raw = read_table(confined(path, data.root), data.format)
+    raw = read_table(confined(path, data.root), data.format, data.delimiter)
     return to_examples(raw, path, data.text_columns, data.label_column if labelled else None, data.text_separator)
 
 

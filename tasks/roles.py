@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tasks.columns import detect_text_columns
 from tasks.errors import DataError
 from tasks.text_checks import normalise
 
@@ -29,9 +30,11 @@ class DataRoles:
         return {role: getattr(self, role) for role in ROLES}
 
 
-def to_examples(raw: pd.DataFrame, path: Path, text_columns: list[str], label_column: str | None,
+def to_examples(raw: pd.DataFrame, path: Path, text_columns: list[str] | None, label_column: str | None,
                 separator: str = ". ") -> pd.DataFrame:
-    """A frame with `text` (the text columns joined) and, when `label_column` is given, `label`."""
+    """A frame with `text` (the text columns joined; None: the table's own, `detect_text_columns`) and, when
+    `label_column` is given, `label`."""
+    text_columns = text_columns or detect_text_columns(raw.columns, path)
     wanted = list(text_columns) + ([label_column] if label_column else [])
     missing = [column for column in wanted if column not in raw.columns]
     if missing:
@@ -62,8 +65,17 @@ def check_labels_known(frame: pd.DataFrame, labels: tuple[str, ...], role: str, 
     """Raise if `frame` holds a label the source lacks: the model could never predict it."""
     unknown = sorted(set(frame["label"]) - set(labels))
     if unknown:
-        raise DataError(f"{path}: {role} has label '{unknown[0]}' that the source lacks (source labels: "
-                        f"{', '.join(labels)}); add it to the source or map it to one of those")
+        raise DataError(f"{path}: {role} has label '{_short(unknown[0])}' that the source lacks (source labels: "
+                        f"{_listed(labels)}); add it to the source or map it to one of those")
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _listed(labels: tuple[str, ...], most: int = 10) -> str:
+    shown = ", ".join(_short(label) for label in labels[:most])
+    return shown + (f", ... ({len(labels)} in all)" if len(labels) > most else "")
 
 
 def split_off(frame: pd.DataFrame, size: int | float, seed: int, what: str,  # noqa: PYI041 (int: rows, float: share)

@@ -1,6 +1,6 @@
 """Per-row facts about texts and labels that the validation suite's expectations check (pure pandas).
 
-Each role's frame gets derived columns (`_blank`, `_chars`, `_control`, `_mojibake`, `_duplicate`, `_leaked`,
+Each role's frame gets derived columns (`_blank`, `_no_words`, `_chars`, `_control`, `_mojibake`, `_duplicate`, `_leaked`,
 `_class_count`, `_imbalance`, `_truncated`); the Great Expectations suite then states what each must be.
 """
 
@@ -17,6 +17,7 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x19\x1b-\x1f\x7f]")
 # Typical UTF-8 read as Latin-1/CP-1252 ("Ã©", "â€™") and the substitution marks of a lossy decode.
 MOJIBAKE = re.compile(r"Ã[\x80-\xbf¡-ÿ]|â€|Â[\x80-\xbf ]|\ufffd|\x1a")
 _SPACE = re.compile(r"\s+")
+_LETTER = re.compile(r"[^\W\d_]")  # a letter of any script
 
 
 def normalise(texts: pd.Series) -> pd.Series:
@@ -31,11 +32,12 @@ def derive_text_columns(frame: pd.DataFrame, token_counts: list[int] | None = No
     as_str = text.fillna("").astype(str)
     derived = frame.copy()
     derived["_not_string"] = text.map(lambda value: not (isinstance(value, str) or pd.isna(value))).astype(bool)
-    derived["_blank"] = as_str.str.strip() == ""
+    derived["_blank"] = as_str == ""
+    derived["_no_words"] = ~as_str.str.contains(_LETTER) & ~derived["_blank"]  # numbers, spaces, punctuation only
     derived["_chars"] = as_str.str.len()
     derived["_control"] = as_str.str.contains(CONTROL)
     derived["_mojibake"] = as_str.str.contains(MOJIBAKE).astype(float)
-    derived["_duplicate"] = normalise(text).duplicated(keep="first") & ~derived["_blank"]
+    derived["_duplicate"] = normalise(text).duplicated(keep="first") & ~(as_str.str.strip() == "")
     if token_counts is not None and max_tokens is not None:
         derived["_truncated"] = (np.asarray(token_counts) > max_tokens).astype(float)
     return derived

@@ -12,7 +12,8 @@ from typing import Any
 from tasks.config import ValidationConfig
 
 DEFAULT_SEVERITY = {
-    "row_count": "error", "text_is_string": "error", "text_not_null": "error", "text_not_blank": "error", "text_length": "error",
+    "row_count": "error", "text_is_string": "error", "text_not_null": "error", "text_not_blank": "error", "text_has_words": "warning",
+    "text_length": "error",
     "no_control_chars": "error", "mojibake_share": "warning", "duplicates": "warning", "truncated_share": "warning",
     "label_in_set": "error", "min_classes": "error", "min_per_class": "error", "class_balance": "warning",
     "leakage": "error",
@@ -59,8 +60,10 @@ def build_checks(role: str, config: ValidationConfig, labels: tuple[str, ...], w
         check("text_is_string", "ExpectColumnValuesToBeInSet", "text", "text values are strings",
               column="_not_string", value_set=[False]),
         check("text_not_null", "ExpectColumnValuesToNotBeNull", "text", "no missing text", column="text"),
-        check("text_not_blank", "ExpectColumnValuesToBeInSet", "text", "no empty or whitespace-only text",
+        check("text_not_blank", "ExpectColumnValuesToBeInSet", "text", "no empty text",
               column="_blank", value_set=[False]),
+        check("text_has_words", "ExpectColumnValuesToBeInSet", "text",
+              "texts with words (not only numbers, spaces or punctuation)", column="_no_words", value_set=[False]),
         check("text_length", "ExpectColumnValuesToBeBetween", "text",
               f"texts of {config.min_chars} to {config.max_chars} characters", column="_chars",
               min_value=config.min_chars, max_value=config.max_chars),

@@ -46,6 +46,20 @@ THREE_REVIEWS = pd.DataFrame({"title": ["Great", "Bad", "Fine"], "text": ["works
                               "label": ["positive", "negative", "positive"]})
 
 
+def copy_project(copy: Path) -> Path:
+    """The project's files as a fresh clone has them (tracked, and untracked but not ignored), copied to `copy`."""
+    import shutil
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    for name in listed:
+        if (REPO / name).is_file():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, copy / name)
+    return copy
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now (for the test servers)."""
     import socket

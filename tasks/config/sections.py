@@ -28,10 +28,14 @@ class DataConfig(_Section):
     target_labeled: Path | None = Field(None, description="Labelled target data (instead of splitting `target`).")
     target_unlabeled: Path | None = Field(None, description="Unlabelled target texts (optional).")
     target_test: Path | None = Field(None, description="Labelled target test data (instead of splitting `target`).")
-    text_columns: list[str] = Field(["title", "text"], min_length=1, description="Joined to make the text.")
+    text_columns: list[str] | None = Field(
+        None, min_length=1, description="Joined to make the text; null: the table's own text column (text, review, "
+        "sentence, content, ...), after `title` when it has one.")
     text_separator: str = Field(". ", description="Put between the text columns when joining them.")
     label_column: str = "label"
-    format: Literal["auto", "csv", "tsv", "parquet", "jsonl", "hf"] = "auto"
+    format: Literal["auto", "csv", "tsv", "parquet", "jsonl", "excel", "hf"] = "auto"
+    delimiter: str | None = Field(None, min_length=1, max_length=1, description="CSV field separator; null: "
+                                  "detected from the header line (comma, semicolon, tab or |).")
     root: Path | None = Field(None, description="When set, every data file must resolve (links followed) inside "
                               "this directory; a path or link leading elsewhere is refused.")
 
@@ -55,7 +59,7 @@ class SplitConfig(_Section):
 
 
 Severity = Literal["error", "warning"]
-CHECK_NAMES = ("row_count", "text_is_string", "text_not_null", "text_not_blank", "text_length", "no_control_chars", "mojibake_share",
+CHECK_NAMES = ("row_count", "text_is_string", "text_not_null", "text_not_blank", "text_has_words", "text_length", "no_control_chars", "mojibake_share",
                "duplicates", "truncated_share", "label_in_set", "min_classes", "min_per_class", "class_balance",
                "leakage")
 

@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, copy_project
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def repo_copy(tmp_path, tiny_model_dir):
     """The project's files (as a fresh clone has them) in a new git repo, with params for a tiny model."""
-    copy = _copy_project(tmp_path / "repo")
+    copy = copy_project(tmp_path / "repo")
     _set_params(copy, tiny_model_dir, data={"source": "data/sample/electronics.csv"}, model={"max_length": 48},
                 train={"epochs": 2})
     return _commit_copy(copy, tmp_path)
@@ -38,17 +38,6 @@ def _set_params(copy, tiny_model_dir, **sections):
     for name in {*tiny, *sections}:
         params[name].update({**tiny.get(name, {}), **sections.get(name, {})})
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def _copy_project(copy):
-    """The project's files as a fresh clone has them (tracked, and untracked but not ignored)."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split()
-    for name in listed:
-        if (REPO / name).is_file():
-            (copy / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, copy / name)
-    return copy
 
 
 def _commit_copy(copy, tmp_path):
@@ -126,7 +115,7 @@ def _status(copy, env) -> set[str]:
 
 def test_editing_a_stages_code_or_a_configured_data_file_makes_dvc_see_the_stage_as_changed(tmp_path,
                                                                                            tiny_model_dir):
-    copy = _copy_project(tmp_path / "repo")
+    copy = copy_project(tmp_path / "repo")
     own = copy / "mine" / "reviews.csv"  # the user's own source file, named by data.source
     own.parent.mkdir()
     shutil.copy2(REPO / "data" / "sample" / "electronics.csv", own)

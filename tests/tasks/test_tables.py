@@ -81,6 +81,14 @@ def test_bad_csv_gives_one_line_naming_the_file(tmp_path, content, message):
 def test_missing_column_names_it_and_what_was_found(tmp_path):
     path = write_csv(tmp_path / "rows.csv", "title,body,label\nA,b,positive\n")
     with pytest.raises(DataError, match=r"missing column 'text' \(found: title, body, label\); .*data.text_columns"):
+        read_examples(path, DataConfig(text_columns=["title", "text"]))
+
+
+@pytest.mark.reliability
+def test_a_table_without_a_text_like_column_says_which_names_were_looked_for(tmp_path):
+    path = write_csv(tmp_path / "rows.csv", "headline,stars,label\nA,5,positive\n")
+    with pytest.raises(DataError, match=r"rows.csv: no text column found \(looked for text, review, .*found: "
+                                        r"headline, stars, label\); name it with --text-column C"):
         read_examples(path, DataConfig())
 
 
@@ -121,11 +129,87 @@ def test_bad_json_lines_line_is_named(tmp_path):
 
 
 def test_unknown_suffix_lists_the_known_ones(tmp_path):
-    path = write_csv(tmp_path / "rows.xlsx", "x")
-    with pytest.raises(DataError, match=r"unknown file type '.xlsx'; use one of .csv"):
+    path = write_csv(tmp_path / "rows.docx", "x")
+    with pytest.raises(DataError, match=r"unknown file type '.docx'; use one of .csv"):
         read_table(path)
 
 
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(DataError, match=r"nope.csv: file not found"):
         read_table(tmp_path / "nope.csv")
+
+
+# --- files as people have them ---------------------------------------------------------------------------------------
+
+def test_a_text_label_file_needs_no_column_setting_and_a_title_is_joined_when_present(tmp_path):
+    plain = write_csv(tmp_path / "plain.csv", "text,label\nWorks well,positive\nBroke fast,negative\n")
+    assert read_examples(plain, DataConfig())["text"].tolist() == ["Works well", "Broke fast"]
+    titled = write_csv(tmp_path / "titled.csv", "title,text,label\nGreat,Works well,positive\n")
+    assert read_examples(titled, DataConfig())["text"].tolist() == ["Great. Works well"]
+
+
+def test_a_semicolon_csv_as_a_spreadsheet_in_a_semicolon_locale_saves_it_is_read(tmp_path):
+    # what Excel / LibreOffice write with ';' as list separator: a BOM, CRLF line ends, ';' inside quotes
+    path = write_csv(tmp_path / "export.csv", "\ufeffreview;sentiment\r\n\"Great; works well\";positive\r\n"
+                                              "Broke in a day;negative\r\n")
+    frame = read_table(path)
+    assert list(frame.columns) == ["review", "sentiment"]
+    assert frame["review"].tolist() == ["Great; works well", "Broke in a day"]
+
+
+@pytest.mark.parametrize("delimiter", ["\t", "|", ","])
+def test_the_delimiter_is_detected_from_the_header(tmp_path, delimiter):
+    path = write_csv(tmp_path / "rows.csv", f"text{delimiter}label\nfine really{delimiter}positive\n")
+    assert read_table(path).to_dict("records") == [{"text": "fine really", "label": "positive"}]
+
+
+def test_data_delimiter_overrides_the_detection(tmp_path):
+    path = write_csv(tmp_path / "rows.csv", "text;label\na,b;positive\n")  # a header that would read as ';'
+    assert list(read_table(path, delimiter=",").columns) == ["text;label"]
+
+
+def test_an_xlsx_workbook_is_read_from_its_first_sheet(tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    for row in (["review", "sentiment"], ["Great kettle", "positive"], [1234, "negative"], [None, None]):
+        sheet.append(row)
+    book.create_sheet("notes").append(["ignored"])
+    book.save(tmp_path / "reviews.xlsx")
+    frame = read_table(tmp_path / "reviews.xlsx")
+    assert frame.to_dict("records") == [{"review": "Great kettle", "sentiment": "positive"},
+                                        {"review": "1234", "sentiment": "negative"}]
+
+
+@pytest.mark.reliability
+def test_a_damaged_workbook_is_one_line_naming_the_file(tmp_path):
+    path = write_csv(tmp_path / "broken.xlsx", b"PK\x03\x04 not really a workbook")
+    with pytest.raises(DataError, match=r"broken.xlsx: not a readable Excel workbook"):
+        read_table(path)
+
+
+@pytest.mark.parametrize("name", ["rows.csv.gz", "rows.jsonl.gz", "rows.tsv.gz"])
+def test_gzip_compressed_files_are_read_directly(tmp_path, name):
+    import gzip
+
+    kind = name.split(".")[1]
+    text = {"csv": ROWS.to_csv(index=False), "tsv": ROWS.to_csv(index=False, sep="\t"),
+            "jsonl": ROWS.to_json(orient="records", lines=True)}[kind]
+    (tmp_path / name).write_bytes(gzip.compress(text.encode()))
+    assert read_table(tmp_path / name)["text"].tolist() == ROWS["text"].tolist()
+
+
+def test_a_zip_compressed_csv_is_read_directly(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "rows.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("export;data.csv", ROWS.to_csv(index=False, sep=";"))
+    assert read_table(tmp_path / "rows.zip")["text"].tolist() == ROWS["text"].tolist()
+
+
+@pytest.mark.reliability
+def test_a_gzip_file_that_is_not_gzip_is_one_line(tmp_path):
+    path = write_csv(tmp_path / "rows.csv.gz", "text,label\n")
+    with pytest.raises(DataError, match=r"rows.csv.gz: not a readable gzip file"):
+        read_table(path)

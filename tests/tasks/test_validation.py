@@ -38,7 +38,7 @@ def test_a_good_frame_passes_every_check():
 @pytest.mark.parametrize("text, check", [
     (None, "text_not_null"),
     (42, "text_is_string"),
-    ("   ", "text_not_blank"),
+    ("", "text_not_blank"),
     ("ab", "text_length"),
     ("bad \x00 byte", "no_control_chars"),
 ])
@@ -47,6 +47,18 @@ def test_text_errors(text, check):
     assert found[check]["severity"] == "error"
     assert found[check]["rows"] == [4]
     assert found[check]["unexpected_count"] == 1
+
+
+@pytest.mark.parametrize("text", ["12345 678", "     ", "!!! ... ???"], ids=["numbers", "spaces", "punctuation"])
+def test_texts_without_a_word_are_a_warning_naming_the_row(text):
+    found = failures(with_text(3, text))
+    assert found["text_has_words"]["severity"] == "warning"
+    assert found["text_has_words"]["rows"] == [4] and found["text_has_words"]["unexpected_count"] == 1
+    assert "text_not_blank" not in found
+
+
+def test_a_text_in_any_script_has_words():
+    assert "text_has_words" not in failures(with_text(3, "Отличный чайник 2024"))
 
 
 def test_too_long_texts_fail_against_the_configured_bound():
