@@ -21,29 +21,27 @@ def _by_lower(columns: Iterable[object]) -> dict[str, str]:
     return {str(column).strip().lower(): str(column) for column in columns}
 
 
-def detect_text_columns(columns: Iterable[object], path: Path | str) -> list[str]:
-    """The text columns of a table with `columns`: its one text-like column, after `title` when there is one."""
-    names = _by_lower(columns)
-    found = [names[name] for name in TEXT_NAMES if name in names]
-    if "text" in names:
-        found = [names["text"]]
+def _the_one(names: dict[str, str], candidates: tuple[str, ...], path: Path | str, what: str,
+             option: str) -> str:
+    """The one column named like `candidates`; a DataError naming the setting when there are none or several."""
+    found = [names[name] for name in candidates if name in names]
     if len(found) > 1:
-        raise DataError(f"{path}: several columns could be the text ({', '.join(found)}); name it with "
-                        "--text-column C (repeat to join several) or data.text_columns")
+        raise DataError(f"{path}: several columns could be the {what} ({', '.join(found)}); name it with {option}")
     if not found:
-        raise DataError(f"{path}: no text column found (looked for {', '.join(TEXT_NAMES)}; found: "
-                        f"{', '.join(names.values())}); name it with --text-column C or data.text_columns")
-    return ([names[TITLE]] if TITLE in names else []) + found
+        raise DataError(f"{path}: no {what} column found (looked for {', '.join(candidates)}; found: "
+                        f"{', '.join(names.values())}); name it with {option}")
+    return found[0]
+
+
+def detect_text_columns(columns: Iterable[object], path: Path | str) -> list[str]:
+    """The text columns of a table with `columns`: its one text-like column (`text` when there is one), after
+    `title` when there is one."""
+    names = _by_lower(columns)
+    text = names["text"] if "text" in names else _the_one(
+        names, TEXT_NAMES, path, "text", "--text-column C (repeat to join several) or data.text_columns")
+    return ([names[TITLE]] if TITLE in names else []) + [text]
 
 
 def detect_label_column(columns: Iterable[object], path: Path | str) -> str:
     """The label column of a table with `columns`."""
-    names = _by_lower(columns)
-    found = [names[name] for name in LABEL_NAMES if name in names]
-    if len(found) > 1:
-        raise DataError(f"{path}: several columns could be the label ({', '.join(found)}); name it with "
-                        "--label-column C or data.label_column")
-    if not found:
-        raise DataError(f"{path}: no label column found (looked for {', '.join(LABEL_NAMES)}; found: "
-                        f"{', '.join(names.values())}); name it with --label-column C or data.label_column")
-    return found[0]
+    return _the_one(_by_lower(columns), LABEL_NAMES, path, "label", "--label-column C or data.label_column")
