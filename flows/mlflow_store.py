@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEFAULT_DB = "mlruns.db"
 TAG_LIMIT = 5000  # characters kept of a long tag value (a rationale, a promotion reason)
+# The MLflow 3 UI opens an experiment with this kind in its model-training view (runs, metrics, models), not the
+# GenAI evaluation view it guesses for an experiment without one.
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 LOCK_RETRIES = 8  # attempts in all while a shared SQLite store answers "database is locked"
 URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)([^@/\s]+)@")
 
@@ -97,6 +100,8 @@ def open_experiment(uri: str, experiment: str) -> tuple[Any, str]:
         found = client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found else client.create_experiment(
             experiment, artifact_location=local_artifact_root(uri))
+        if found is None or found.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+            client.set_experiment_tag(experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
     return client, experiment_id
 
 

@@ -51,14 +51,15 @@ def second_round_set(config: AdaptflowConfig, prepared: pd.DataFrame, pseudo: pd
 
 def train_second_round(fine_tune: FineTune, config: AdaptflowConfig, teacher_dir: Path, train: pd.DataFrame,
                        validation: pd.DataFrame, labels: tuple[str, ...], output_dir: Path, checkpoints: Path,
-                       progress: bool = True, objectives: tuple = ()) -> TrainResult:
+                       progress: bool = True, objectives: tuple = (),
+                       on_progress: Callable[[float], None] | None = None) -> TrainResult:
     """Round 2 on `train`, from the teacher (`pseudo_label_student: continue`) or the foundation model (`fresh`),
     for `pseudo_label_epochs`."""
     strategy = config.strategy
     start = str(teacher_dir) if strategy.pseudo_label_student == "continue" else config.model.name_or_path
     settings = config.train.model_copy(update={"epochs": strategy.pseudo_label_epochs})
     return fine_tune(train, validation, labels, start, config.model.max_length, settings, output_dir, checkpoints,
-                     progress=progress, objectives=objectives)
+                     progress=progress, objectives=objectives, on_progress=on_progress)
 
 
 def adopt_teacher(teacher_dir: Path, output_dir: Path) -> None:

@@ -57,7 +57,9 @@ def provenance_tags(input_files: dict[str, str], context: dict[str, str | None])
         tags[f"data.path.{role}"] = path
         tags[f"data.md5.{role}"] = dvc_md5(Path(path))
     tags.update({f"versions.{name}": version for name, version in package_versions().items()})
-    tags.update({"adaptflow.host": socket.gethostname(), "adaptflow.pid": str(os.getpid())})
+    tags.update({"adaptflow.host": socket.gethostname(), "adaptflow.pid": str(os.getpid()),
+                 "mlflow.source.name": f"adaptflow ({tags.get('adaptflow.trigger', 'run')})",
+                 "mlflow.source.type": "JOB"})
     return tags
 
 
@@ -134,13 +136,18 @@ class RunTracker:
 
     @timed
     def log_training(self, layout: Any, trained: TrainSummary) -> None:
-        """Per-epoch training loss and target-validation metrics as `{role}.*` steps (epoch = step)."""
+        """Per-epoch training loss and target-validation metrics as `{role}.*` (step = epoch), and each optimizer
+        step's loss and learning rate as `{role}.step.train_loss` / `{role}.step.learning_rate` (step = global
+        step)."""
         from mlflow.entities import Metric
 
         role, stamp = trained.role, _now_ms()
         metrics = [Metric(f"{role}.{key}", float(value), stamp, int(row["epoch"]))
                    for row in trained.history for key, value in row.items()
                    if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value)]
+        metrics += [Metric(f"{role}.step.{key}", float(step[value]), stamp, int(step["step"]))
+                    for row in trained.history for step in row.get("steps", [])
+                    for key, value in (("train_loss", "train_loss"), ("learning_rate", "lr"))]
         metrics.append(Metric(f"{role}.best_epoch", float(trained.best_epoch), stamp, 0))
         pseudo = trained.pseudo_labels  # self-training: how many unlabelled target texts got a pseudo-label
         if pseudo is not None:
@@ -169,6 +176,7 @@ class RunTracker:
                 self.client.log_artifact(self.run_id, str(path), "reports")
         if report_markdown is not None:
             self.client.log_text(self.run_id, report_markdown, "report.md")
+            self.client.set_tag(self.run_id, "mlflow.note.content", report_markdown)  # the run page's Description
 
     def _log_inputs(self, layout: Any) -> None:
         """`mlflow.data` datasets of the roles (with their digests) as the run's inputs."""

@@ -54,20 +54,27 @@ def plot_confusion_matrix(matrix: list[list[int]], labels: list[str], title: str
 
 
 def plot_training_curves(histories: dict[str, list[dict[str, Any]]], path: Path) -> Path:
-    """Save training loss and validation macro-F1 per epoch, one line per trained model, as a PNG."""
+    """Save the training loss (per optimizer step where the history has the steps, else per epoch) and the
+    validation macro-F1 per epoch, one line per trained model, as a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, (loss_axis, f1_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
+    per_step = all(row.get("steps") for history in histories.values() for row in history)
     for name, history in histories.items():
-        epochs = [row["epoch"] for row in history]
-        loss_axis.plot(epochs, [row["train_loss"] for row in history], marker="o", label=name)
+        if per_step:
+            steps = [step for row in history for step in row["steps"]]
+            loss_axis.plot([step["step"] for step in steps], [step["train_loss"] for step in steps], label=name,
+                           linewidth=1)
+        else:
+            loss_axis.plot([row["epoch"] for row in history], [row["train_loss"] for row in history], marker="o",
+                           label=name)
         scored = [row for row in history if row.get("val_macro_f1") is not None]
         if scored:
             f1_axis.plot([r["epoch"] for r in scored], [r["val_macro_f1"] for r in scored], marker="o", label=name)
-    loss_axis.set(title="training loss", xlabel="epoch")
+    loss_axis.set(title="training loss", xlabel="optimizer step" if per_step else "epoch")
     f1_axis.set(title="target validation macro-F1", xlabel="epoch")
     for axis in (loss_axis, f1_axis):
         axis.legend(loc="best", fontsize="small")

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from tasks.batching import make_batches, pad_batch, pad_id_of, tokenize
 from tasks.checkpoints import latest_checkpoint, load_weights, restore_checkpoint, save_checkpoint
@@ -30,6 +29,7 @@ from tasks.evaluation import compute_metrics
 from tasks.inference import predict
 from tasks.models import load_classifier, load_tokenizer
 from tasks.objectives import Objective, ObjectiveRun, TrainingContext
+from tasks.progress import EpochProgress
 from tasks.run_records import RECORD_FILE, TrainResult, completed_run, run_key, save_trained_model
 
 __all__ = ["RECORD_FILE", "TrainResult", "completed_run", "fine_tune", "make_optimizer", "run_key", "train_epoch"]
@@ -41,7 +41,7 @@ AuxiliaryLoss = Callable[[int, np.ndarray], torch.Tensor]  # (step, the batch's 
 def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ...], model_name: str,
               max_length: int, config: TrainConfig, output_dir: Path, checkpoint_root: Path,
               progress: bool = True, on_epoch_end: EpochHook | None = None,
-              objectives: Sequence[Objective] = ()) -> TrainResult:
+              objectives: Sequence[Objective] = (), on_progress: Callable[[float], None] | None = None) -> TrainResult:
     """Fine-tune `model_name` on `train` (`text`, `label`, optional `weight`) and save it to `output_dir`.
 
     `validation` (may be empty) drives early stopping and picks the best epoch when it holds at least
@@ -49,7 +49,9 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
     `checkpoint_root/<hash of model, data and settings>`, so a re-run of the same job resumes where it stopped.
     Each of `objectives` is bound to the model for this run: its heads are trained and checkpointed with the model
     but not saved with it, its setup runs before the first epoch of a fresh run, and its loss is added at every
-    step, in the order given.
+    step, in the order given. Progress is shown as `tasks.progress` says, and `on_progress(share of the whole
+    fine-tune done)` is called at each ~10 % of an epoch. Each epoch's history row holds its optimizer steps
+    (`steps`: global step, loss, learning rate).
     """
     objectives = tuple(objectives)
     key = run_key(train, validation, labels, model_name, max_length, config, objectives)
@@ -68,7 +70,7 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
     with ExitStack() as stack:
         runs = [_bind(objective, context, stack) for objective in objectives]
         return _train(context, validation, labels, config, output_dir, checkpoint_root / key, key, progress,
-                      on_epoch_end, runs)
+                      on_epoch_end, runs, on_progress)
 
 
 def _bind(objective: Objective, context: TrainingContext, stack: ExitStack) -> ObjectiveRun:
@@ -79,7 +81,7 @@ def _bind(objective: Objective, context: TrainingContext, stack: ExitStack) -> O
 
 def _train(context: TrainingContext, validation: pd.DataFrame, labels: tuple[str, ...], config: TrainConfig,
            output_dir: Path, run_dir: Path, key: str, progress: bool, on_epoch_end: EpochHook | None,
-           runs: list[ObjectiveRun]) -> TrainResult:
+           runs: list[ObjectiveRun], on_progress: Callable[[float], None] | None = None) -> TrainResult:
     """The epochs of one fine-tune, from its checkpoint when there is one, then the saved model."""
     model, tokenizer, train = context.model, context.tokenizer, context.train
     heads = _heads_of(runs)
@@ -112,10 +114,13 @@ def _train(context: TrainingContext, validation: pd.DataFrame, labels: tuple[str
             break
         batches = make_batches(lengths, config.batch_size, config.seed + epoch, config.group_by_length)
         auxiliary = _auxiliary_loss(runs, epoch, len(batches), config.epochs) if runs else None
+        steps: list[dict[str, Any]] = []
+        tick = None if on_progress is None else \
+            (lambda share, done=epoch - 1: on_progress((done + share) / config.epochs))
         loss = train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config,
-                           f"epoch {epoch}/{config.epochs}", progress, auxiliary)
+                           f"epoch {epoch}/{config.epochs}", progress, auxiliary, steps, tick)
         row: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0],
-                               "optimizer_steps": int(scheduler.last_epoch)}
+                               "optimizer_steps": int(scheduler.last_epoch), "steps": steps}
         row.update(_validate(model, tokenizer, validation, labels, context.max_length, context.precision))
         if len(validation) >= config.min_validation_size:  # a smaller split only reports
             track_best(state, row, model, run_dir)
@@ -187,18 +192,23 @@ def make_optimizer(model, config: TrainConfig, total_steps: int):
 
 
 def train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config: TrainConfig,
-                description: str, progress: bool, auxiliary: AuxiliaryLoss | None = None) -> float:
+                description: str, progress: bool, auxiliary: AuxiliaryLoss | None = None,
+                steps: list[dict[str, Any]] | None = None,
+                on_tick: Callable[[float], None] | None = None) -> float:
     """One pass over `batches` (index arrays): dynamic padding, autocast, weighted loss, accumulation; mean loss.
 
     `auxiliary(step, batch)`, when given, is a further loss added at each step (the training objectives').
+    `steps`, when given, gets one row per optimizer step: the global step, its loss and its learning rate.
+    Progress (`tasks.progress.EpochProgress`) calls `on_tick(share of the epoch done)` at each ~10 %.
     """
     model.train()
     device = device_of(model)
     precision = resolve_precision(config.precision, device)
     total, count = 0.0, 0
     accumulate = config.gradient_accumulation_steps
-    bar = tqdm(batches, desc=description, unit="batch", disable=not progress, leave=False)
-    for step, batch in enumerate(bar, start=1):
+    shown = EpochProgress(len(batches), description, progress, on_tick)
+    step_loss, step_examples = 0.0, 0
+    for step, batch in enumerate(batches, start=1):
         inputs = to_device(pad_batch([sequences[i] for i in batch], pad_id), device)
         with autocast(precision, device):
             logits = model(**inputs).logits
@@ -211,15 +221,22 @@ def train_epoch(model, optimizer, scheduler, sequences, targets, weights, batche
             raise TrainingError(f"training loss became {loss.item()} at {description}, batch {step}; lower "
                                 f"train.learning_rate (now {config.learning_rate}) or check the data")
         (loss / accumulate).backward()
+        step_loss, step_examples = step_loss + loss.item() * len(batch), step_examples + len(batch)
         if step % accumulate == 0 or step == len(batches):
             torch.nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]],
                                            config.max_grad_norm)
+            learning_rate = scheduler.get_last_lr()[0]  # the rate this optimizer step uses
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if steps is not None:
+                steps.append({"step": int(scheduler.last_epoch), "train_loss": step_loss / step_examples,
+                              "lr": learning_rate})
+            step_loss, step_examples = 0.0, 0
         total += loss.item() * len(batch)
         count += len(batch)
-        bar.set_postfix(loss=f"{total / count:.4f}")
+        shown.update(step, count, total / count)
+    shown.close()
     return total / max(count, 1)
 
 

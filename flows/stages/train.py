@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flows import self_training
 from flows.layout import Layout, layout_of, read_labels, read_parquet, read_role, target_pool
+from flows.progress_artifacts import progress_artifact
 from tasks.atomic import write_json, write_parquet
 from tasks.branching import plan_strategies
 from tasks.config import AdaptflowConfig
@@ -18,7 +19,8 @@ def fine_tune_baseline(config: AdaptflowConfig, validation: ValidationSummary, p
     layout = layout_of(config)
     result = fine_tune(read_role(layout, "source_train"), read_role(layout, "target_validation").iloc[0:0],
                        read_labels(layout), config.model.name_or_path, config.model.max_length, config.train,
-                       layout.model("baseline"), layout.checkpoints, progress=progress)
+                       layout.model("baseline"), layout.checkpoints, progress=progress,
+                       on_progress=progress_artifact("fine-tune-baseline", "Source-only baseline: share trained"))
     return _written(layout, summarise("baseline", result))
 
 
@@ -32,7 +34,8 @@ def fine_tune_adapted(config: AdaptflowConfig, validation: ValidationSummary, pr
     output = layout.first_round if plan.self_training else layout.model("adapted")
     result = fine_tune(read_parquet(layout.training_set), read_role(layout, "target_validation"),
                        read_labels(layout), config.model.name_or_path, config.model.max_length, config.train,
-                       output, layout.checkpoints, progress=progress, objectives=objectives)
+                       output, layout.checkpoints, progress=progress, objectives=objectives,
+                       on_progress=progress_artifact("fine-tune-adapted", "Adapted model: share trained"))
     summary = summarise("adapted", result, [objective.describe() for objective in objectives])
     if plan.self_training:
         return summary
@@ -70,10 +73,13 @@ def fine_tune_round_2(config: AdaptflowConfig, validation: ValidationSummary, fi
     result = self_training.train_second_round(
         fine_tune, config, first.model_dir, second, read_role(layout, "target_validation"), read_labels(layout),
         layout.model("adapted"), layout.checkpoints, progress,
-        build_objectives(config, layout, plan.second_round_objectives))
-    offset = len(first.history)
+        build_objectives(config, layout, plan.second_round_objectives),
+        progress_artifact("fine-tune-round-2", "Self-training's second round: share trained"))
+    offset, steps_before = len(first.history), _last_step(first.history)
     history = [{**row, "round": 1} for row in first.history] + \
-        [{**row, "epoch": row["epoch"] + offset, "round": 2} for row in result.history]
+        [{**row, "epoch": row["epoch"] + offset, "round": 2,
+          "steps": [{**step, "step": step["step"] + steps_before} for step in row.get("steps", [])]}
+         for row in result.history]
     return _written(layout, TrainSummary("adapted", str(result.model_dir), history, result.best_epoch + offset,
                                          result.stopped_early, first.n_train + pseudo.selected,
                                          result.resumed_from_epoch, strategies, False, pseudo, round_1))
@@ -87,6 +93,11 @@ def train(config: AdaptflowConfig, validation: ValidationSummary, prepared: Prep
                            ).self_training:
         return first
     return fine_tune_round_2(config, validation, first, pseudo_label(config, validation, first), progress)
+
+
+def _last_step(history: list[dict]) -> int:
+    """The global step the history ends on (round 2's steps count on from there)."""
+    return max((step["step"] for row in history for step in row.get("steps", [])), default=0)
 
 
 def build_objectives(config: AdaptflowConfig, layout: Layout, names: tuple[str, ...]) -> list:

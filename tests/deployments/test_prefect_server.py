@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SAMPLE, free_port
+from tests.conftest import REPO, SAMPLE, browser_page, free_port
 
 pytestmark = pytest.mark.integration
 POOL = "adaptflow-test"
@@ -171,24 +171,6 @@ def test_a_worker_runs_the_on_demand_deployment_with_parameters_from_the_api_and
         assert triggered, "the adaptflow.data.changed event did not start scheduled-retraining"
 
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-def chromium():
-    """Playwright driving headless Debian Chromium (no browser download); skipped where absent, except in CI."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if sync_playwright is None or not CHROMIUM.is_file():
-        message = f"the browser test needs {CHROMIUM} (Debian chromium) and playwright (make test installs both)"
-        if os.environ.get("ADAPTFLOW_REQUIRE_BROWSER") == "1":
-            pytest.fail(message + "; .ci/run requires it")
-        pytest.skip(message)
-    return sync_playwright
 
 
 def test_a_run_started_in_the_prefect_ui_with_a_changed_parameter_completes(prefect_server, chromium,
@@ -206,9 +188,7 @@ def test_a_run_started_in_the_prefect_ui_with_a_changed_parameter_completes(pref
         deployment = DeploymentFilter(id=DeploymentFilterId(any_=[ids["on-demand"]]))
         before = {run.id for run in client.read_flow_runs(deployment_filter=deployment)}
         with chromium() as playwright:
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
+            browser, page = browser_page(playwright, 1400, 1000)
             page.goto(f"{ui}/deployments/deployment/{ids['on-demand']}")
             page.get_by_text("on-demand").first.wait_for()
             page.goto(f"{ui}/deployments/deployment/{ids['on-demand']}/run")  # Run > Custom run
@@ -303,9 +283,7 @@ def test_the_run_graph_shows_the_branch_taken_by_name_with_each_task_fed_by_its_
     shots = REPO / "test-artifacts"
     shots.mkdir(exist_ok=True)
     with chromium() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.set_default_timeout(60_000)
+        browser, page = browser_page(playwright, 1600, 1000)
         page.goto(f"{ui}/runs/flow-run/{flow_run_id}")
         page.get_by_text("Completed", exact=True).first.wait_for()
         page.locator("canvas").first.wait_for()  # the run graph

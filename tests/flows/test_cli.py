@@ -110,6 +110,11 @@ def test_adaptflow_run_json_prints_one_object(tmp_path, tiny_model_dir):
     assert {"accuracy", "macro_f1"} <= set(result["metrics"]) and {"accuracy", "macro_f1"} <= set(
         result["baseline_metrics"])
     assert result["model_dir"].endswith("models/adapted")
+    # stderr is a pipe, not a terminal: no bar updates, one progress line per ~10 % of each epoch
+    assert "\r" not in done.stderr
+    progress_lines = [line for line in done.stderr.splitlines() if "epoch 1/1: step " in line]
+    assert len(progress_lines) == 20, done.stderr[-3000:]  # two fine-tunes of one epoch (>= 10 batches each)
+    assert sum("(100%)" in line for line in progress_lines) == 2
 
 
 @pytest.mark.parametrize(("thresholds", "decision", "branch"), [

@@ -296,6 +296,10 @@ def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_alia
         assert key in run.data.metrics, key
     losses = client.get_metric_history(run.info.run_id, "adapted.train_loss")
     assert sorted(metric.step for metric in losses) == [1, 2]
+    per_step = client.get_metric_history(run.info.run_id, "adapted.step.train_loss")  # step = global step
+    steps = sorted(metric.step for metric in per_step)
+    assert len(steps) > 2 and steps == list(range(1, len(steps) + 1))
+    assert len(client.get_metric_history(run.info.run_id, "adapted.step.learning_rate")) == len(steps)
     assert {dataset.dataset.name for dataset in run.inputs.dataset_inputs} >= {"source_train", "target_test"}
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)} | {
         a.path for folder in ("reports", "similarity", "validation") for a in client.list_artifacts(run.info.run_id,
@@ -521,10 +525,12 @@ def test_a_tracking_server_restart_within_the_retry_window_loses_no_metric_and_a
 
 
 @pytest.mark.integration
-def test_the_flow_against_a_real_mlflow_server(prefect_harness, tiny_config, mlflow_server):
+def test_the_flow_against_a_real_mlflow_server_and_its_run_page_in_a_browser(prefect_harness, tiny_config,
+                                                                              mlflow_server, chromium):
     from mlflow import MlflowClient
 
     from flows.adaptation import adaptation_flow
+    from tests.conftest import REPO, browser_page
 
     tiny_config.tracking.uri = mlflow_server
     summary = adaptation_flow(tiny_config)
@@ -535,6 +541,27 @@ def test_the_flow_against_a_real_mlflow_server(prefect_harness, tiny_config, mlf
     assert "model" in {a.path for a in client.list_artifacts(run.info.run_id)}
     assert client.get_model_version_by_alias(NAME, "champion").run_id == run.info.run_id
     assert int(client.get_model_version_by_alias(NAME, "challenger").version) == 1
+    # what the MLflow UI shows: the model-training view, the run report as the description, where it came from
+    experiment = client.get_experiment(run.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert run.data.tags["mlflow.note.content"].startswith("# adaptflow run")
+    assert run.data.tags["mlflow.source.name"] == "adaptflow (prefect)"
+    assert run.data.tags["mlflow.source.git.commit"] == run.data.tags["git.commit"]
+
+    shots = REPO / "test-artifacts"
+    shots.mkdir(exist_ok=True)
+    with chromium() as playwright:
+        browser, page = browser_page(playwright, 1600, 1200)
+        page.goto(f"{mlflow_server}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}")
+        page.get_by_text("adaptflow run", exact=True).first.wait_for()  # the description's heading, rendered
+        page.get_by_text(f"{summary['branch']}", exact=False).first.wait_for()
+        page.wait_for_timeout(2000)
+        page.screenshot(path=str(shots / "mlflow-run-page.png"), full_page=True)
+        page.goto(f"{mlflow_server}/#/models/{NAME}/versions/1")
+        page.get_by_text("promotion.reason").first.wait_for()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(shots / "mlflow-model-version-page.png"), full_page=True)
+        browser.close()
 
 
 @pytest.mark.reliability

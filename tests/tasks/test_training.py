@@ -305,3 +305,22 @@ def test_two_objectives_may_not_name_the_same_head(tmp_path, tiny_model_dir, dat
     with pytest.raises(ValueError, match="head name 'pull' is taken"):
         fine_tune(train_frame, val_frame, LABELS, str(tiny_model_dir), 48, settings(epochs=1), tmp_path / "m",
                   tmp_path / "ck", progress=False, objectives=[PullObjective(1.0), PullObjective(2.0)])
+
+
+def test_each_epoch_records_its_optimizer_steps_with_loss_and_learning_rate(tmp_path, tiny_model_dir, data,
+                                                                          monkeypatch):
+    from tasks import progress
+
+    monkeypatch.setattr(progress, "on_terminal", lambda: False)
+    shares: list[float] = []
+    train_frame, val_frame = data
+    result = fine_tune(train_frame, val_frame, LABELS, str(tiny_model_dir), 48,
+                       settings(epochs=2, gradient_accumulation_steps=2), tmp_path / "m", tmp_path / "c",
+                       progress=True, on_progress=shares.append)
+    steps = [step for row in result.history for step in row["steps"]]
+    assert [step["step"] for step in steps] == list(range(1, result.history[-1]["optimizer_steps"] + 1))
+    assert len(result.history[0]["steps"]) == result.history[0]["optimizer_steps"]  # one row per optimizer step
+    rates = [step["lr"] for step in steps]
+    assert rates[0] < max(rates) and rates[-1] < max(rates)  # warm-up, then decay
+    assert all(step["train_loss"] > 0 for step in steps)
+    assert shares == sorted(shares) and shares[-1] == 1.0 and shares[0] <= 0.1  # the share of both epochs
