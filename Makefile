@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.adaptflow-installed
 
-.PHONY: run test install sample-data clean repro browser
+.PHONY: run test install sample-data clean repro browser docs
 
 install: $(STAMP)
 
@@ -38,3 +38,6 @@ clean:
 
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
