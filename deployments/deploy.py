@@ -1,6 +1,9 @@
 """Deploy the adaptflow flow to a Prefect work pool (what `prefect deploy` does, from Python):
 
-    adaptflow-deploy --pool adaptflow [--cron "0 3 * * 1"]
+    adaptflow-deploy --pool adaptflow [--params params.yaml] [--cron "0 3 * * 1"]
+
+Both deployments run what the params file says: it is read and validated here and set as their default parameters
+(the UI's Custom run form starts from it), the same file `adaptflow watch` reads. Edit it, deploy again.
 
 - `scheduled-retraining`: on the cron schedule, and whenever `adaptflow watch` reports new data (the Prefect event
   `adaptflow.data.changed` triggers it);
@@ -32,15 +35,23 @@ def data_trigger():
                                   match={"prefect.resource.id": "adaptflow.data.*"})
 
 
+def config_parameters(params: Path | None) -> dict:
+    """The deployments' default parameters: the validated config of `params` (None: the code's defaults)."""
+    from tasks.config import load_config
+
+    return {"config": load_config(params).model_dump(mode="json")}
+
+
 def deploy(pool: str, cron: str = DEFAULT_CRON, project: Path = PROJECT,
-           parameters: dict | None = None) -> dict[str, UUID]:
-    """Create (or update) both deployments on `pool`, running the flow from `project`; `parameters` are the
-    deployments' default parameters (what the UI's run form starts from), e.g. {"config": {...}}."""
+           params: Path | None = Path("params.yaml")) -> dict[str, UUID]:
+    """Create (or update) both deployments on `pool`, running the flow from `project`, with the config in
+    `params` as their default parameters (what scheduled and triggered runs use, and the UI's run form starts
+    from)."""
     from prefect import flow
 
     source = flow.from_source(source=str(project), entrypoint=ENTRYPOINT)
     common = {"work_pool_name": pool, "build": False, "push": False, "print_next_steps": False,
-              "ignore_warnings": True, "parameters": parameters or {}}
+              "ignore_warnings": True, "parameters": config_parameters(params)}
     return {
         "scheduled-retraining": source.deploy(name="scheduled-retraining", cron=cron, triggers=[data_trigger()],
                                               work_queue_name="retraining",
@@ -57,10 +68,18 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pool", required=True, help="work pool (create it: prefect work-pool create NAME "
                         "--type process)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
+                        help="the config both deployments run (default params.yaml)")
     parser.add_argument("--cron", default=DEFAULT_CRON)
     args = parser.parse_args()
-    for name, deployment_id in deploy(args.pool, args.cron).items():
-        print(f"adaptflow/{name}: {deployment_id}")
+    from tasks.errors import AdaptflowError
+
+    try:
+        deployed = deploy(args.pool, args.cron, params=args.params)
+    except AdaptflowError as error:
+        raise SystemExit(f"adaptflow-deploy: error: {error}") from None
+    for name, deployment_id in deployed.items():
+        print(f"adaptflow/{name}: {deployment_id} (default parameters: {args.params})")
 
 
 if __name__ == "__main__":

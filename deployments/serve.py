@@ -9,6 +9,7 @@ Runs triggered from the Prefect UI get a form for the whole typed config.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from prefect import serve
 
@@ -17,20 +18,23 @@ from flows.adaptation import adaptation_flow
 DEFAULT_CRON = "0 3 * * 1"  # Mondays 03:00
 
 
-def build_deployments(cron: str = DEFAULT_CRON):
-    """The scheduled retraining deployment and the on-demand one (no schedule)."""
-    from deployments.deploy import data_trigger
+def build_deployments(cron: str = DEFAULT_CRON, params: Path | None = Path("params.yaml")):
+    """The scheduled retraining deployment and the on-demand one (no schedule), both running the config in
+    `params` by default."""
+    from deployments.deploy import config_parameters, data_trigger
 
+    parameters = config_parameters(params if params is None or params.is_file() else None)
     scheduled = adaptation_flow.to_deployment(name="scheduled-retraining", cron=cron, triggers=[data_trigger()],
                                               description="Retrain and evaluate on the configured data weekly.",
-                                              tags=["adaptflow", "scheduled"])
+                                              tags=["adaptflow", "scheduled"], parameters=parameters)
     on_demand = adaptation_flow.to_deployment(name="on-demand", description="Run with parameters from the UI.",
-                                              tags=["adaptflow", "on-demand"])
+                                              tags=["adaptflow", "on-demand"], parameters=parameters)
     return scheduled, on_demand
 
 
 def main() -> None:
-    serve(*build_deployments(os.environ.get("ADAPTFLOW_CRON", DEFAULT_CRON)))
+    serve(*build_deployments(os.environ.get("ADAPTFLOW_CRON", DEFAULT_CRON),
+                             Path(os.environ.get("ADAPTFLOW_PARAMS", "params.yaml"))))
 
 
 if __name__ == "__main__":

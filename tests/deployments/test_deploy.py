@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from deployments.serve import DEFAULT_CRON, build_deployments
 
 
@@ -11,3 +13,16 @@ def test_scheduled_and_on_demand_deployments():
     assert scheduled.schedules[0].schedule.cron == DEFAULT_CRON
     assert not on_demand.schedules
     assert "config" in on_demand._parameter_openapi_schema.properties
+
+
+def test_both_deployments_run_what_the_params_file_says(tmp_path):
+    from tasks.errors import ConfigError
+
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  epochs: 1\ndata:\n  target: mine/new.csv\n")
+    for deployment in build_deployments(params=params):
+        assert deployment.parameters["config"]["train"]["epochs"] == 1
+        assert deployment.parameters["config"]["data"]["target"] == "mine/new.csv"
+    params.write_text("train:\n  epocks: 1\n")  # a typo fails the deploy, not the first scheduled run
+    with pytest.raises(ConfigError, match="epocks"):
+        build_deployments(params=params)

@@ -112,6 +112,17 @@ def tiny_run_config(model_dir: Path, workdir: Path, epochs: int) -> dict:
     }
 
 
+def tiny_params_file(model_dir: Path, workdir: Path, epochs: int, **data) -> Path:
+    """A params.yaml as a user edits it, for the tiny model, with `data` paths set."""
+    import yaml
+
+    raw = tiny_run_config(model_dir, workdir, epochs)
+    raw["data"].update({key: str(value) for key, value in data.items()})
+    path = workdir / "params.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
 def _wait_final(client, flow_run_id, timeout: float = 420):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -122,8 +133,9 @@ def _wait_final(client, flow_run_id, timeout: float = 420):
     pytest.fail(f"flow run {flow_run_id} did not finish in {timeout} s")
 
 
-def test_a_worker_runs_the_on_demand_deployment_with_parameters_from_the_api_and_new_data_triggers_retraining(
+def test_a_worker_runs_what_the_params_file_says_and_new_data_triggers_retraining(
         prefect_server, tiny_model_dir, tmp_path):
+    from mlflow import MlflowClient
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         DeploymentFilter,
@@ -135,14 +147,22 @@ def test_a_worker_runs_the_on_demand_deployment_with_parameters_from_the_api_and
 
     from deployments.deploy import deploy
 
-    ids = deploy(POOL)
+    edited_target = tmp_path / "my-target.csv"  # the user's edit: another target file, one epoch
+    edited_target.write_bytes((SAMPLE / "kitchen.csv").read_bytes())
+    ids = deploy(POOL, params=tiny_params_file(tiny_model_dir, tmp_path, epochs=1, target=edited_target))
     assert set(ids) == {"scheduled-retraining", "on-demand"}
-    parameters = {"config": tiny_run_config(tiny_model_dir, tmp_path, epochs=1)}
-    flow_run = run_deployment("adaptflow/on-demand", parameters=parameters, timeout=0)
+    flow_run = run_deployment("adaptflow/on-demand", timeout=0)  # no parameters: the deployment's own
     with get_client(sync_client=True) as client:
         finished = _wait_final(client, flow_run.id)
         assert finished.state.is_completed(), finished.state.message
         assert finished.parameters["config"]["train"]["epochs"] == 1
+        assert finished.parameters["config"]["data"]["target"] == str(edited_target)
+        for deployment_id in ids.values():  # both run the file's config, the scheduled one too
+            assert client.read_deployment(deployment_id).parameters["config"]["train"]["epochs"] == 1
+        store = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
+        (tracked,) = store.search_runs([store.get_experiment_by_name("adaptflow").experiment_id])
+        assert tracked.data.params["train.epochs"] == "1"
+        assert tracked.data.params["data.target"] == str(edited_target)
         summary = finished.state.result()
         assert summary["metrics"]["n"] == 60 and summary["registered"]["version"] == 1
         assert (tmp_path / "outputs" / "reports" / "metrics.json").is_file()
@@ -180,7 +200,7 @@ def test_a_run_started_in_the_prefect_ui_with_a_changed_parameter_completes(pref
 
     from deployments.deploy import deploy
 
-    ids = deploy(POOL, parameters={"config": tiny_run_config(tiny_model_dir, tmp_path, epochs=2)})
+    ids = deploy(POOL, params=tiny_params_file(tiny_model_dir, tmp_path, epochs=2))
     ui = prefect_server.removesuffix("/api")
     shots = REPO / "test-artifacts"
     shots.mkdir(exist_ok=True)
