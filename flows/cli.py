@@ -19,17 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    init = commands.add_parser("init", help="write a params.yaml for your own data files (columns detected)")
-    init.add_argument("--source", type=Path, required=True, help="labelled source-domain file")
-    init.add_argument("--target", type=Path, required=True, help="target-domain file (labelled: split into a few "
-                      "labels, unlabelled texts and a test set)")
-    init.add_argument("--target-test", type=Path, help="a labelled target test file of its own")
-    init.add_argument("--text-column", action="append", dest="text_columns", metavar="C",
-                      help="text column (repeat to join several); default: detected (text, review, sentence, ...)")
-    init.add_argument("--label-column", metavar="C", help="default: detected (label, sentiment, class, y, ...)")
-    init.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="the file to write (default params.yaml)")
-    init.add_argument("--force", action="store_true", help="replace a params file that was edited")
-    init.set_defaults(handler=cmd_init)
+    from flows.init_project import add_init_parser
+
+    add_init_parser(commands, DEFAULT_PARAMS).set_defaults(handler=cmd_init)
 
     run = commands.add_parser("run", help="run the whole pipeline as a Prefect flow")
     _add_config_options(run)

@@ -3,6 +3,7 @@ the files put under DVC when the directory is a DVC project, and the next comman
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -31,6 +32,21 @@ class InitReport:
     labels: tuple[str, ...]
     dvc_added: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+def add_init_parser(commands: argparse._SubParsersAction, params: Path) -> argparse.ArgumentParser:
+    """`adaptflow init`'s options."""
+    init = commands.add_parser("init", help="write a params.yaml for your own data files (columns detected)")
+    init.add_argument("--source", type=Path, required=True, help="labelled source-domain file")
+    init.add_argument("--target", type=Path, required=True, help="target-domain file (labelled: split into a few "
+                      "labels, unlabelled texts and a test set)")
+    init.add_argument("--target-test", type=Path, help="a labelled target test file of its own")
+    init.add_argument("--text-column", action="append", dest="text_columns", metavar="C",
+                      help="text column (repeat to join several); default: detected (text, review, sentence, ...)")
+    init.add_argument("--label-column", metavar="C", help="default: detected (label, sentiment, class, y, ...)")
+    init.add_argument("--params", type=Path, default=params, help="the file to write (default params.yaml)")
+    init.add_argument("--force", action="store_true", help="replace a params file that was edited")
+    return init
 
 
 def init_project(source: Path, target: Path, target_test: Path | None = None, text_columns: list[str] | None = None,
