@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,14 +27,16 @@ RUN_TAGS_KEPT = ("data.md5.", "git.", "prefect.")  # run tags copied onto the ve
 
 def register_version(tracker: RunTracker, model_dir: Path, example_texts: list[str], scores: Scores,
                      flow_run_id: str | None = None) -> Registration:
-    """Log the model into the tracker's run, then register it through the champion/challenger gate."""
-    log_model(tracker, model_dir, example_texts)
-    return register(tracker, scores, flow_run_id)
+    """Log the model into the tracker's run (and as an MLflow 3 logged model with its scores), then register it
+    through the champion/challenger gate."""
+    model_id = log_model(tracker, model_dir, example_texts, scores)
+    return register(tracker, scores, flow_run_id, model_id)
 
 
 @timed
-def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str]) -> str:
-    """Save the model as an MLflow pyfunc (signature and input example) into the run; returns its runs:/ URI."""
+def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], scores: Scores | None = None) -> str:
+    """Save the model as an MLflow pyfunc (signature and input example) into the run's `model/` and as a logged
+    model of the run (listed under the run page's Logged models, with its target scores); returns its model id."""
     import mlflow.pyfunc
     import pandas as pd
     from mlflow.models import infer_signature
@@ -51,11 +54,30 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str]) ->
                                  artifacts={"model_dir": str(model_dir)}, signature=signature, input_example=example,
                                  model_config=settings, pip_requirements=_requirements())
         tracker.client.log_artifacts(tracker.run_id, str(saved), "model")
-    return f"runs:/{tracker.run_id}/model"
+        return _logged_model(tracker, saved, scores)
+
+
+def _logged_model(tracker: RunTracker, saved: Path, scores: Scores | None) -> str:
+    """The saved pyfunc as an MLflow 3 logged model: created for the run, its files, its scores, READY."""
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric
+
+    client = tracker.client
+    run = client.get_run(tracker.run_id)
+    model = client.create_logged_model(run.info.experiment_id, name="model", source_run_id=tracker.run_id,
+                                       model_type="text-classifier")
+    client.log_model_artifacts(model.model_id, str(saved))
+    if scores is not None:
+        values = {"target.macro_f1": scores.target_macro_f1, "source.macro_f1": scores.source_macro_f1}
+        client.log_batch(tracker.run_id, metrics=[
+            Metric(key, float(value), int(time.time() * 1000), 0, model_id=model.model_id)
+            for key, value in values.items() if value is not None])
+    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    client.log_outputs(tracker.run_id, [LoggedModelOutput(model.model_id, step=0)])
+    return model.model_id
 
 
 @timed
-def register(tracker: RunTracker, scores: Scores, flow_run_id: str | None) -> Registration:
+def register(tracker: RunTracker, scores: Scores, flow_run_id: str | None, model_id: str | None = None) -> Registration:
     """A new version of the registered model (alias challenger), tagged with where it came from; the gate
     decides whether `champion` moves. A retried flow run reuses its version instead of adding one."""
     client, settings = tracker.client, tracker.config.tracking
@@ -70,8 +92,10 @@ def register(tracker: RunTracker, scores: Scores, flow_run_id: str | None) -> Re
                                        PromotionPolicy(settings.promotion_margin, settings.max_source_drop))
     _ensure_registered_model(client, name)
     run = client.get_run(tracker.run_id)
-    version = client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=tracker.run_id,
-                                          tags=_version_tags(run.data.tags, scores, promote, reason))
+    source = client.get_logged_model(model_id).artifact_location if model_id else f"{run.info.artifact_uri}/model"
+    version = client.create_model_version(name, source=source, run_id=tracker.run_id,
+                                          tags=_version_tags(run.data.tags, scores, promote, reason),
+                                          model_id=model_id)
     try:
         client.set_registered_model_alias(name, CHALLENGER, version.version)
         if promote:

@@ -547,6 +547,12 @@ def test_the_flow_against_a_real_mlflow_server_and_its_run_page_in_a_browser(pre
     assert run.data.tags["mlflow.note.content"].startswith("# adaptflow run")
     assert run.data.tags["mlflow.source.name"] == "adaptflow (prefect)"
     assert run.data.tags["mlflow.source.git.commit"] == run.data.tags["git.commit"]
+    (output,) = run.outputs.model_outputs  # the run page's "Logged models"
+    logged = client.get_logged_model(output.model_id)
+    assert (logged.name, logged.source_run_id, str(logged.status)) == ("model", run.info.run_id, "READY")
+    assert {metric.key: metric.value for metric in logged.metrics}["target.macro_f1"] == pytest.approx(
+        summary["metrics"]["macro_f1"])
+    assert client.get_model_version(NAME, "1").source == logged.artifact_location  # the version is that model
 
     shots = REPO / "test-artifacts"
     shots.mkdir(exist_ok=True)
@@ -555,6 +561,7 @@ def test_the_flow_against_a_real_mlflow_server_and_its_run_page_in_a_browser(pre
         page.goto(f"{mlflow_server}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}")
         page.get_by_text("adaptflow run", exact=True).first.wait_for()  # the description's heading, rendered
         page.get_by_text(f"{summary['branch']}", exact=False).first.wait_for()
+        page.get_by_role("link", name="model", exact=True).first.wait_for()  # listed under Logged models
         page.wait_for_timeout(2000)
         page.screenshot(path=str(shots / "mlflow-run-page.png"), full_page=True)
         page.goto(f"{mlflow_server}/#/models/{NAME}/versions/1")
