@@ -1,16 +1,19 @@
 """Deploy the adaptflow flow to a Prefect work pool (what `prefect deploy` does, from Python):
 
-    adaptflow-deploy --pool adaptflow [--params params.yaml] [--cron "0 3 * * 1"]
+    adaptflow-deploy --pool adaptflow [--params params.yaml] [--cron "0 3 * * 1"] [--watch-every 600]
 
-Both deployments run what the params file says: it is read and validated here and set as their default parameters
-(the UI's Custom run form starts from it), the same file `adaptflow watch` reads. Edit it, deploy again.
+Every deployment runs what the params file says: it is read and validated here and set as their default parameters
+(the UI's Custom run form starts from it). Edit it, deploy again.
 
-- `scheduled-retraining`: on the cron schedule, and whenever `adaptflow watch` reports new data (the Prefect event
+- `scheduled-retraining`: on the cron schedule, and whenever new data arrives (the Prefect event
   `adaptflow.data.changed` triggers it);
+- `watch-data`: every `--watch-every` seconds (10 minutes), hashes the params file's data files and emits
+  `adaptflow.data.changed` for each that changed and stopped changing (`--settle` seconds without a write), so
+  retraining on new data needs no one to run anything; one run at a time, a late one is cancelled;
 - `on-demand`: no schedule; start it from the UI (Run > Custom run edits the whole config) or the API.
-They go to the work queues `retraining` and `on-demand` of the pool. A worker runs them:
+They go to the work queues `retraining`, `watch` and `on-demand` of the pool. A worker runs them:
 `prefect worker start --pool adaptflow` (a `process` pool runs each flow run in a subprocess in this project
-directory; add `--work-queue on-demand` to serve one queue only).
+directory; add `--work-queue NAME` to serve some queues only).
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from deployments.serve import DEFAULT_CRON
 
 PROJECT = Path(__file__).resolve().parents[1]
 ENTRYPOINT = "flows/adaptation.py:adaptation_flow"
+WATCH_ENTRYPOINT = "flows/watching.py:watch_data_flow"
+WATCH_EVERY, SETTLE = 600, 60.0  # seconds between looks at the data; seconds a file must go unwritten
 
 
 def data_trigger():
-    """Start retraining when `adaptflow watch` emits `adaptflow.data.changed` for any watched file."""
+    """Start retraining when the watcher (or `adaptflow watch`) emits `adaptflow.data.changed` for a data file."""
     from prefect.events import DeploymentEventTrigger
 
     from flows.watching import DATA_CHANGED
@@ -42,17 +47,28 @@ def config_parameters(params: Path | None) -> dict:
     return {"config": load_config(params).model_dump(mode="json")}
 
 
-def deploy(pool: str, cron: str = DEFAULT_CRON, project: Path = PROJECT,
-           params: Path | None = Path("params.yaml")) -> dict[str, UUID]:
-    """Create (or update) both deployments on `pool`, running the flow from `project`, with the config in
+def deploy(pool: str, cron: str = DEFAULT_CRON, project: Path = PROJECT, params: Path | None = Path("params.yaml"),
+           watch_every: float = WATCH_EVERY, settle: float = SETTLE, watch_state: Path | None = None) -> dict[str, UUID]:
+    """Create (or update) the three deployments on `pool`, running the flows from `project`, with the config in
     `params` as their default parameters (what scheduled and triggered runs use, and the UI's run form starts
-    from)."""
+    from). `watch_state`: where the watcher records the hashes it has seen (default `.adaptflow-cache/watch.json`
+    in the project)."""
     from prefect import flow
+    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
     source = flow.from_source(source=str(project), entrypoint=ENTRYPOINT)
     common = {"work_pool_name": pool, "build": False, "push": False, "print_next_steps": False,
               "ignore_warnings": True, "parameters": config_parameters(params)}
+    watched = {**common["parameters"], "settle_seconds": settle}
+    if watch_state is not None:
+        watched["state_file"] = str(watch_state)
+    watcher = flow.from_source(source=str(project), entrypoint=WATCH_ENTRYPOINT)
     return {
+        "watch-data": watcher.deploy(
+            name="watch-data", interval=watch_every, work_queue_name="watch", tags=["adaptflow", "watch"],
+            description="Look at the data files; emit adaptflow.data.changed for each that changed and settled.",
+            concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),
+            **{**common, "parameters": watched}),
         "scheduled-retraining": source.deploy(name="scheduled-retraining", cron=cron, triggers=[data_trigger()],
                                               work_queue_name="retraining",
                                               description="Retrain on schedule and when new target data arrives.",
@@ -69,17 +85,21 @@ def main() -> None:
     parser.add_argument("--pool", required=True, help="work pool (create it: prefect work-pool create NAME "
                         "--type process)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                        help="the config both deployments run (default params.yaml)")
+                        help="the config every deployment runs (default params.yaml)")
     parser.add_argument("--cron", default=DEFAULT_CRON)
+    parser.add_argument("--watch-every", type=float, default=WATCH_EVERY, metavar="SECONDS",
+                        help=f"seconds between the watcher's looks at the data files (default {WATCH_EVERY})")
+    parser.add_argument("--settle", type=float, default=SETTLE, metavar="SECONDS",
+                        help=f"a data file must go this long unwritten before it counts as new data (default {SETTLE:g})")
     args = parser.parse_args()
     from tasks.errors import AdaptflowError
 
     try:
-        deployed = deploy(args.pool, args.cron, params=args.params)
+        deployed = deploy(args.pool, args.cron, params=args.params, watch_every=args.watch_every, settle=args.settle)
     except AdaptflowError as error:
         raise SystemExit(f"adaptflow-deploy: error: {error}") from None
     for name, deployment_id in deployed.items():
-        print(f"adaptflow/{name}: {deployment_id} (default parameters: {args.params})")
+        print(f"{name}: {deployment_id} (default parameters: {args.params})")
 
 
 if __name__ == "__main__":

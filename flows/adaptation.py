@@ -99,8 +99,9 @@ def _pipeline(config: AdaptflowConfig, calls: TaskCalls) -> dict[str, Any]:
     summary = summarise_run(validation, decision, training_set, model, report)
     if calls.tracker is not None:
         summary["mlflow_run_id"] = calls.tracker.run_id
+        summary["mlflow_run_url"] = calls.tracker.page_url()
         registered = calls.result(calls.submit(register.register_model, calls.tracker, evaluated, adapted,
-                                               _prefect_context()["prefect.flow_run_id"]))
+                                               _prefect_context()["prefect.flow_run_id"], calls.all_cached()))
         if registered.skipped is None:
             summary["registered"] = registered.to_dict()
             print(f"registered {registered.name} version {registered.version}: {registered.reason}")

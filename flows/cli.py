@@ -183,7 +183,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from flows.watching import DEFAULT_STATE, changed_files, emit_changes
 
     config = load_cli_config(args)
-    changes = changed_files(config, args.state or DEFAULT_STATE)
+    changes, _ = changed_files(config, args.state or DEFAULT_STATE)
     for change in changes:
         print(f"{change['path']}: md5 {change['previous'] or '(new)'} -> {change['md5']}")
     if changes and not args.dry_run:

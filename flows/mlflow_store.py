@@ -45,6 +45,15 @@ def local_artifact_root(uri: str) -> str | None:
     return None
 
 
+def run_page_url(uri: str, experiment_id: str, run_id: str) -> str | None:
+    """The run's page in the MLflow UI of an http(s) tracking server, opened in the model-training view: MLflow 3's
+    UI picks its view from the `workflowType` parameter (else the browser's last choice, GenAI at first), not from
+    the experiment's `mlflow.experimentKind` tag. None for a file or database store (no UI address to name)."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    return f"{redact(uri).rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+
+
 def redact(text: str) -> str:
     """`https://user:pw@host` -> `https://user:***@host`."""
     return URL_PASSWORD.sub(r"\1***@", text)

@@ -22,10 +22,18 @@ def predict_file(model_uri: str, input_path: Path, output_path: Path | None, con
     configured = [c for c in config.data.text_columns or [] if c in raw.columns]  # those present; else detected
     texts = to_examples(raw, input_path, configured or None, None, config.data.text_separator)["text"].tolist()
     if model_uri.startswith(("models:/", "runs:/")):
+        from mlflow.exceptions import MlflowException
+
         from flows.mlflow_store import resolve_uri
         from flows.registry import load_registered
+        from tasks.errors import DataError
 
-        served = load_registered(model_uri, resolve_uri(config.tracking)).predict(pd.DataFrame({"text": texts}))
+        model = load_registered(model_uri, resolve_uri(config.tracking))
+        try:
+            served = model.predict(pd.DataFrame({"text": texts}))
+        except MlflowException as refused:  # the served model names the row (0 = the first data row)
+            raise DataError(f"{input_path}: {refused.message.splitlines()[-1]} (rows counted from 0, "
+                            f"without the header)") from None
         labels, scores = served["label"].tolist(), served["score"].to_numpy()
     else:
         device, precision = placement(config.train)

@@ -49,6 +49,7 @@ class TaskCalls:
         self.stamps: dict[Any, tuple[str, str]] = {}
         self.stages: dict[Any, str] = {}
         self.results: dict[str, Any] = {}
+        self.cacheable: list[PrefectFuture] = []  # the submitted runs of cached steps
 
     def submit(self, fn: Callable[..., Any], *upstream: Any) -> PrefectFuture:
         """Submit the task of stage function `fn` with the config and its upstream futures.
@@ -68,6 +69,7 @@ class TaskCalls:
             future = TASKS[fn].with_options(cache_key_fn=lambda *_: key, refresh_cache=not fresh).submit(
                 quote(self.config), *upstream)
             self.stamps[future.task_run_id] = (step.task, key)
+            self.cacheable.append(future)
         else:
             future = TASKS[fn].submit(quote(self.config), *upstream)
         self.stages[future.task_run_id] = stage.name
@@ -84,3 +86,7 @@ class TaskCalls:
             if self.tracker is not None:
                 registry.track_result(self.tracker, self.config, name, value, self.results)
         return value
+
+    def all_cached(self) -> bool:
+        """Every cached step submitted so far finished and came from Prefect's cache (none ran)."""
+        return bool(self.cacheable) and all(future.state.name == "Cached" for future in self.cacheable)

@@ -6,13 +6,17 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from flows.mlflow_store import TAG_LIMIT, ensure_reachable, redact, resolve_uri, timed
 from tasks.config import TrackingConfig
-from tasks.promotion import PromotionPolicy, Scores, decide_promotion
-from tasks.provenance import package_versions
+from tasks.promotion import PairedTest, PromotionPolicy, Scores, decide_promotion
+from tasks.provenance import dvc_md5, package_versions
 from tasks.results import Registration
 
 if TYPE_CHECKING:
@@ -21,39 +25,63 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-SERVED_PACKAGES = ("torch", "transformers", "pandas", "safetensors", "mlflow", "scikit-learn")
+SERVED_PACKAGES = ("mlflow", "torch", "transformers", "pandas")  # all the served model imports
 RUN_TAGS_KEPT = ("data.md5.", "git.", "prefect.")  # run tags copied onto the version, with `branch`
 
 
-def register_version(tracker: RunTracker, model_dir: Path, example_texts: list[str], scores: Scores,
-                     flow_run_id: str | None = None) -> Registration:
-    """Log the model into the tracker's run (and as an MLflow 3 logged model with its scores), then register it
-    through the champion/challenger gate."""
-    model_id = log_model(tracker, model_dir, example_texts, scores)
-    return register(tracker, scores, flow_run_id, model_id)
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate scores the champion on: the challenger's labelled target test texts with its predictions
+    (columns text, label, predicted), its source hold-out likewise (empty when there is none), the label set."""
+
+    labels: tuple[str, ...]
+    target: pd.DataFrame
+    source: pd.DataFrame
+
+    def paired(self, champion: Any) -> tuple[PairedTest, PairedTest | None]:
+        """Both test sets with the champion's predictions on the same texts beside the challenger's."""
+        def pair(frame: pd.DataFrame) -> PairedTest:
+            theirs = champion.predict(pd.DataFrame({"text": frame["text"].tolist()}))["label"].astype(str).tolist()
+            return PairedTest(frame["text"].tolist(), frame["label"].astype(str).tolist(),
+                              frame["predicted"].astype(str).tolist(), theirs)
+
+        return pair(self.target), pair(self.source) if len(self.source) else None
+
+
+def register_version(tracker: RunTracker, model_dir: Path, scores: Scores, evidence: Evidence,
+                     flow_run_id: str | None = None, cached: bool = False) -> Registration:
+    """Log the model into the tracker's run (as an MLflow 3 logged model with its scores), then register it
+    through the champion/challenger gate. A run whose every stage was cached re-validates the version already
+    registered for the same model files instead of adding one."""
+    model_md5 = dvc_md5(model_dir)
+    if cached:
+        revalidated = _revalidate(tracker, model_md5, flow_run_id)
+        if revalidated is not None:
+            return revalidated
+    model_id = log_model(tracker, model_dir, evidence.target["text"].head(3).tolist(), scores)
+    return register(tracker, scores, evidence, flow_run_id, model_id, model_md5)
 
 
 @timed
 def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], scores: Scores | None = None) -> str:
-    """Save the model as an MLflow pyfunc (signature and input example) into the run's `model/` and as a logged
-    model of the run (listed under the run page's Logged models, with its target scores); returns its model id."""
+    """Save the model as an MLflow pyfunc (signature, input example, `tasks/serving.py` as its code) and log it as
+    the run's logged model `model` (listed under the run page's Logged models, with its target scores; `runs:/ID/model`
+    resolves to it); returns its model id."""
+    import importlib.util
+
     import mlflow.pyfunc
     import pandas as pd
     from mlflow.models import infer_signature
 
-    from tasks import pyfunc_entry
-
     config = tracker.config
     example = pd.DataFrame({"text": example_texts[:3] or ["an example text"]})
     signature = infer_signature(example, pd.DataFrame({"label": ["label"], "score": [0.5]}))
-    settings = {"max_length": config.model.max_length, "batch_size": config.evaluation.batch_size,
-                "precision": config.train.precision}
+    settings = {"max_length": config.model.max_length, "batch_size": config.evaluation.batch_size}
     with tempfile.TemporaryDirectory(prefix="adaptflow-model-") as scratch:
         saved = Path(scratch) / "model"
-        mlflow.pyfunc.save_model(str(saved), python_model=pyfunc_entry.__file__,
+        mlflow.pyfunc.save_model(str(saved), python_model=importlib.util.find_spec("tasks.serving").origin,
                                  artifacts={"model_dir": str(model_dir)}, signature=signature, input_example=example,
                                  model_config=settings, pip_requirements=_requirements())
-        tracker.client.log_artifacts(tracker.run_id, str(saved), "model")
         return _logged_model(tracker, saved, scores)
 
 
@@ -77,7 +105,8 @@ def _logged_model(tracker: RunTracker, saved: Path, scores: Scores | None) -> st
 
 
 @timed
-def register(tracker: RunTracker, scores: Scores, flow_run_id: str | None, model_id: str | None = None) -> Registration:
+def register(tracker: RunTracker, scores: Scores, evidence: Evidence, flow_run_id: str | None,
+             model_id: str | None = None, model_md5: str | None = None) -> Registration:
     """A new version of the registered model (alias challenger), tagged with where it came from; the gate
     decides whether `champion` moves. A retried flow run reuses its version instead of adding one."""
     client, settings = tracker.client, tracker.config.tracking
@@ -88,13 +117,12 @@ def register(tracker: RunTracker, scores: Scores, flow_run_id: str | None, model
                  existing.version)
         return Registration(name, int(existing.version), existing.tags.get("promotion.promoted") == "true",
                             existing.tags.get("promotion.reason", ""), reused=True)
-    promote, reason = decide_promotion(scores, _champion_scores(client, name),
-                                       PromotionPolicy(settings.promotion_margin, settings.max_source_drop))
+    promote, reason = _gate(tracker, evidence)
     _ensure_registered_model(client, name)
     run = client.get_run(tracker.run_id)
     source = client.get_logged_model(model_id).artifact_location if model_id else f"{run.info.artifact_uri}/model"
     version = client.create_model_version(name, source=source, run_id=tracker.run_id,
-                                          tags=_version_tags(run.data.tags, scores, promote, reason),
+                                          tags=_version_tags(run.data.tags, scores, promote, reason, model_md5),
                                           model_id=model_id)
     try:
         client.set_registered_model_alias(name, CHALLENGER, version.version)
@@ -126,10 +154,53 @@ def load_registered(uri: str, tracking_uri: str | None = None) -> Any:
         raise ModelError(f"{uri}: {str(exc).splitlines()[0]} (registry {redact(resolved)})") from None
 
 
-def _version_tags(run_tags: dict[str, str], scores: Scores, promote: bool, reason: str) -> dict[str, str]:
-    """Where the version came from (its run's data hashes, git commit, flow run and branch), its scores and the
-    gate's verdict."""
+def _gate(tracker: RunTracker, evidence: Evidence) -> tuple[bool, str]:
+    """The gate's verdict, with the champion (if any) scored on the challenger's own test texts."""
+    client, settings = tracker.client, tracker.config.tracking
+    policy = PromotionPolicy(settings.promotion_margin, settings.max_source_drop, settings.promotion_alpha)
+    champion = _champion(client, settings.registered_model)
+    if champion is None:
+        return decide_promotion(None, None, evidence.labels, policy)
+    try:
+        model = load_registered(f"models:/{settings.registered_model}/{champion.version}", tracker.uri)
+        target, source = evidence.paired(model)
+    except Exception as error:  # a champion whose files are gone, or that no longer loads: nothing moves
+        return decide_promotion(None, None, evidence.labels, policy,
+                                unscored=f"version {champion.version}: {str(error).splitlines()[0][:300]}")
+    promote, reason = decide_promotion(target, source, evidence.labels, policy)
+    return promote, f"against champion version {champion.version}: {reason}"
+
+
+def _revalidate(tracker: RunTracker, model_md5: str, flow_run_id: str | None) -> Registration | None:
+    """The version already registered for these model files, tagged as re-validated by this run; None if none."""
+    from mlflow.exceptions import MlflowException
+
+    client, name = tracker.client, tracker.config.tracking.registered_model
+    try:
+        versions = client.search_model_versions(f"name = '{name}' and tag.`model.md5` = '{model_md5}'")
+    except MlflowException:
+        return None
+    if not versions:
+        return None
+    version = max(versions, key=lambda v: int(v.version))
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    client.set_model_version_tag(name, version.version, "revalidated.at", stamp)
+    client.set_model_version_tag(name, version.version, "revalidated.by", flow_run_id or tracker.run_id)
+    client.set_tag(tracker.run_id, "registered_model_version", f"{name}/{version.version}")
+    reason = (f"every stage was cached: the model is version {version.version}'s (model md5 {model_md5[:12]}); "
+              f"re-validated it, registered nothing new")
+    log.info("%s", reason)
+    return Registration(name, int(version.version), version.tags.get("promotion.promoted") == "true", reason,
+                        reused=True)
+
+
+def _version_tags(run_tags: dict[str, str], scores: Scores, promote: bool, reason: str,
+                  model_md5: str | None) -> dict[str, str]:
+    """Where the version came from (its run's data hashes, git commit, flow run and branch), its model files' md5,
+    its scores and the gate's verdict."""
     tags = {key: value for key, value in run_tags.items() if key.startswith(RUN_TAGS_KEPT) or key == "branch"}
+    if model_md5 is not None:
+        tags["model.md5"] = model_md5
     tags.update({"target_macro_f1": f"{scores.target_macro_f1:.6f}", "promotion.promoted": str(promote).lower(),
                  "promotion.reason": reason[:TAG_LIMIT]})
     if scores.source_macro_f1 is not None:
@@ -162,15 +233,13 @@ def _version_of_flow_run(client: Any, name: str, flow_run_id: str | None) -> Any
     return next((v for v in versions if v.tags.get("prefect.flow_run_id") == flow_run_id), None)
 
 
-def _champion_scores(client: Any, name: str) -> Scores | None:
+def _champion(client: Any, name: str) -> Any:
     from mlflow.exceptions import MlflowException
 
     try:
-        champion = client.get_model_version_by_alias(name, CHAMPION)
+        return client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None
-    source = champion.tags.get("source_macro_f1")
-    return Scores(float(champion.tags["target_macro_f1"]), float(source) if source is not None else None)
 
 
 def _requirements() -> list[str]:

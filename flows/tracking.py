@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows.mlflow_store import TAG_LIMIT, ensure_reachable, open_experiment, redact, resolve_uri, timed
+from flows.mlflow_store import (TAG_LIMIT, ensure_reachable, open_experiment, redact, resolve_uri, run_page_url,
+                                timed)
 from tasks.branching import Decision
 from tasks.config import AdaptflowConfig, flatten_config
 from tasks.errors import TrackingError
@@ -95,6 +96,10 @@ class RunTracker:
             raise TrackingError(f"MLflow store {redact(uri)}: {str(exc).splitlines()[0]}") from None
         log.info("MLflow run %s in experiment '%s' at %s", run.info.run_id, config.tracking.experiment, redact(uri))
         return cls(client, run.info.run_id, config, uri, seconds=time.perf_counter() - started)
+
+    def page_url(self) -> str | None:
+        """The run's page in the MLflow UI (model-training view), when the store is a tracking server."""
+        return run_page_url(self.uri, self.client.get_run(self.run_id).info.experiment_id, self.run_id)
 
     @timed
     def close(self, status: str) -> None:

@@ -51,6 +51,8 @@ def run_markdown(summary: dict[str, Any]) -> str:
 def _registry_line(summary: dict[str, Any]) -> str:
     registered = summary.get("registered")
     line = f"  \nMLflow run: `{summary['mlflow_run_id']}`" if summary.get("mlflow_run_id") else ""
+    if summary.get("mlflow_run_url"):
+        line += f" ([open in MLflow]({summary['mlflow_run_url']}))"
     if registered and "version" in registered:
         role = "champion" if registered["promoted"] else "challenger"
         line += (f"  \nRegistered: `{registered['name']}` version {registered['version']} ({role}): "
@@ -68,6 +70,8 @@ def summary_lines(summary: dict[str, Any]) -> list[str]:
         lines.append(f"source-only baseline: accuracy {baseline['accuracy']:.4f}, macro-F1 {baseline['macro_f1']:.4f}"
                      f" (gain {metrics['accuracy'] - baseline['accuracy']:+.4f} accuracy)")
     lines.append(f"model: {summary['model_dir']}")
+    if summary.get("mlflow_run_url"):
+        lines.append(f"MLflow run: {summary['mlflow_run_url']}")
     registered = summary.get("registered")
     if registered and "version" in registered:
         lines.append(f"registered: {registered['name']} version {registered['version']} "

@@ -85,6 +85,19 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return directory
 
 
+@pytest.fixture(scope="session")
+def classifier_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny BERT with a random two-label classification head: what training leaves in models/adapted."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    directory = tmp_path_factory.mktemp("tiny-classifier")
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_model_dir, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    model.save_pretrained(directory)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(directory)
+    return directory
+
+
 @pytest.fixture
 def tiny_config(tmp_path, tiny_model_dir):
     """A fast config over the embedded sample data with the tiny model, writing under tmp_path."""

@@ -20,7 +20,7 @@ def _commands(text: str) -> list[list[str]]:
     """The `adaptflow ...` command lines of a markdown text's bash blocks, split as the shell splits them."""
     found = []
     for block in FENCE.findall(text):
-        for line in block.splitlines():
+        for line in block.replace("\\\n", " ").splitlines():  # a line continued with a backslash is one command
             words = shlex.split(line, comments=True)
             if words and os.path.basename(words[0]) == "adaptflow":
                 found.append(words[1:])

@@ -38,12 +38,14 @@ def evaluate(config: AdaptflowConfig, validation: ValidationSummary, adapted: Tr
 
         predicted = score(test)
         results[trained.role] = compute_metrics(test["label"].tolist(), predicted.labels, labels)
+        on_source = score(source_test)
         if not source_test.empty:
-            results[trained.role]["source"] = compute_metrics(source_test["label"].tolist(), score(source_test).labels,
-                                                              labels)
-        if trained.role == "adapted":
+            results[trained.role]["source"] = compute_metrics(source_test["label"].tolist(), on_source.labels, labels)
+        if trained.role == "adapted":  # what the registry's gate scores the champion on
             write_csv(layout.reports / "predictions.csv",
                       test.assign(predicted=predicted.labels, score=predicted.scores.round(4)))
+            write_csv(layout.reports / "source_predictions.csv",
+                      source_test.assign(predicted=on_source.labels, score=on_source.scores.round(4)))
         plot_confusion_matrix(results[trained.role]["confusion_matrix"], list(labels),
                               f"{trained.role} on target test", layout.reports / f"confusion_matrix_{trained.role}.png")
     plot_training_curves({trained.role: trained.history for trained in (adapted, baseline) if trained is not None},

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.layout import input_files, layout_of, read_role
+import pandas as pd
+
+from flows.layout import input_files, layout_of, read_labels, read_role
 from tasks.atomic import write_json
 from tasks.branching import Decision
 from tasks.config import AdaptflowConfig
@@ -13,18 +15,21 @@ from tasks.results import EvaluationReport, PreparedSet, Registration, TrainSumm
 
 
 def register_model(config: AdaptflowConfig, tracker: Any, report: EvaluationReport, adapted: TrainSummary,
-                   flow_run_id: str | None = None) -> Registration:
-    """Log the adapted model into the run and register it as a new version; the gate decides the aliases."""
-    from flows.registry import register_version
+                   flow_run_id: str | None = None, cached: bool = False) -> Registration:
+    """Log the adapted model into the run and register it as a new version; the gate, scoring the champion on the
+    texts the evaluate stage scored, decides the aliases. `cached`: every stage of the run was cached."""
+    from flows.registry import Evidence, register_version
 
     layout = layout_of(config)
     if not config.tracking.register_model:
         registration = Registration(skipped="tracking.register_model is false")
     else:
         scores = Scores(report.metrics["macro_f1"], (report.metrics.get("source") or {}).get("macro_f1"))
-        registration = register_version(tracker, layout.model(adapted.role),
-                                        read_role(layout, "target_test")["text"].head(3).tolist(), scores,
-                                        flow_run_id)
+        evidence = Evidence(read_labels(layout), *(
+            read_role(layout, role)[["text", "label"]].assign(predicted=pd.read_csv(
+                layout.reports / predictions, usecols=["predicted"], dtype=str, keep_default_na=False)["predicted"].to_numpy())
+            for role, predictions in (("target_test", "predictions.csv"), ("source_test", "source_predictions.csv"))))
+        registration = register_version(tracker, layout.model(adapted.role), scores, evidence, flow_run_id, cached)
     write_json(layout.registration, registration.to_dict())
     return registration
 

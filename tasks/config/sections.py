@@ -168,7 +168,9 @@ class TrackingConfig(_Section):
     experiment: str = Field("adaptflow", min_length=1)
     registered_model: str = Field("adaptflow-classifier", min_length=1, description="Registered model name.")
     register_model: bool = Field(True, description="Register the adapted model as a new version (alias challenger).")
-    promotion_margin: float = Field(0.002, ge=0, description="Target macro-F1 must beat the champion's by this "
-                                    "to take the champion alias.")
+    promotion_margin: float = Field(0.002, ge=0, description="Target macro-F1 must beat the champion's, both "
+                                    "scored on this run's target test set, by this to take the champion alias.")
+    promotion_alpha: float = Field(0.05, gt=0, le=1, description="...and by more than chance: the one-sided "
+                                   "paired-bootstrap p-value of the macro-F1 difference must be below this.")
     max_source_drop: float = Field(0.02, ge=0, description="Largest source-domain macro-F1 drop against the "
-                                   "champion that still allows promotion.")
+                                   "champion (both on this run's source hold-out) that still allows promotion.")

@@ -7,15 +7,17 @@ import pytest
 from deployments.serve import DEFAULT_CRON, build_deployments
 
 
-def test_scheduled_and_on_demand_deployments():
-    scheduled, on_demand = build_deployments()
-    assert scheduled.name == "scheduled-retraining" and on_demand.name == "on-demand"
+def test_scheduled_watcher_and_on_demand_deployments():
+    scheduled, watcher, on_demand = build_deployments()
+    assert (scheduled.name, watcher.name, on_demand.name) == ("scheduled-retraining", "watch-data", "on-demand")
     assert scheduled.schedules[0].schedule.cron == DEFAULT_CRON
+    assert watcher.schedules[0].schedule.interval.total_seconds() == 600  # every 10 minutes
+    assert watcher.parameters["settle_seconds"] == 60
     assert not on_demand.schedules
     assert "config" in on_demand._parameter_openapi_schema.properties
 
 
-def test_both_deployments_run_what_the_params_file_says(tmp_path):
+def test_every_deployment_runs_what_the_params_file_says(tmp_path):
     from tasks.errors import ConfigError
 
     params = tmp_path / "params.yaml"

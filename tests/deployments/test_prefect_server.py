@@ -1,9 +1,10 @@
-"""On a real Prefect server: a process work pool, a worker, both deployments; a run created through the API with
+"""On a real Prefect server: a process work pool, a worker, the three deployments; a run created through the API with
 custom parameters (what the UI's Run button does) completes with its result and artifacts; a data-changed event
-starts the scheduled-retraining deployment."""
+starts the scheduled-retraining deployment, and the watcher deployment emits it by itself for new, settled data."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -65,9 +66,9 @@ def prefect_server(tmp_path_factory, prefect_harness):
             time.sleep(1)
     subprocess.run([prefect, "work-pool", "create", POOL, "--type", "process"], env=env, check=True,
                    capture_output=True)
-    # The worker serves the on-demand queue only: runs the data trigger starts on `retraining` are seen, not run.
-    worker = _start([prefect, "worker", "start", "--pool", POOL, "--type", "process", "--work-queue", "on-demand"],
-                    env, home / "worker.log")
+    # The worker serves the on-demand and watch queues: runs the data trigger starts on `retraining` are seen, not run.
+    worker = _start([prefect, "worker", "start", "--pool", POOL, "--type", "process", "--work-queue", "on-demand",
+                     "--work-queue", "watch"], env, home / "worker.log")
     from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
     saved = {key: os.environ.get(key) for key in env}
@@ -149,8 +150,9 @@ def test_a_worker_runs_what_the_params_file_says_and_new_data_triggers_retrainin
 
     edited_target = tmp_path / "my-target.csv"  # the user's edit: another target file, one epoch
     edited_target.write_bytes((SAMPLE / "kitchen.csv").read_bytes())
-    ids = deploy(POOL, params=tiny_params_file(tiny_model_dir, tmp_path, epochs=1, target=edited_target))
-    assert set(ids) == {"scheduled-retraining", "on-demand"}
+    ids = deploy(POOL, params=tiny_params_file(tiny_model_dir, tmp_path, epochs=1, target=edited_target),
+                 watch_state=tmp_path / "watch-state.json")
+    assert set(ids) == {"scheduled-retraining", "watch-data", "on-demand"}
     flow_run = run_deployment("adaptflow/on-demand", timeout=0)  # no parameters: the deployment's own
     with get_client(sync_client=True) as client:
         finished = _wait_final(client, flow_run.id)
@@ -191,6 +193,86 @@ def test_a_worker_runs_what_the_params_file_says_and_new_data_triggers_retrainin
         assert triggered, "the adaptflow.data.changed event did not start scheduled-retraining"
 
 
+
+
+def _automation_runs(client, deployment_id, since) -> list:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+    return [run for run in runs if run.created_by is not None and run.created_by.type == "AUTOMATION"
+            and run.created >= since]
+
+
+def _finished_runs(client, deployment_id, since) -> list:
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+    return [run for run in runs if run.state is not None and run.state.is_completed() and run.end_time is not None
+            and run.end_time >= since]
+
+
+def _logs(client, flow_run_ids) -> str:
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    if not flow_run_ids:
+        return ""
+    return "\n".join(log.message for log in client.read_logs(
+        log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=list(flow_run_ids)))))
+
+
+def test_the_watcher_deployment_starts_retraining_by_itself_once_new_data_has_settled(
+        prefect_server, tiny_model_dir, tmp_path):
+    import threading
+    from datetime import UTC, datetime
+
+    from prefect.client.orchestration import get_client
+
+    from deployments.deploy import deploy
+    from tasks.provenance import dvc_md5
+
+    target = tmp_path / "kitchen.csv"
+    target.write_bytes((SAMPLE / "kitchen.csv").read_bytes())
+    os.utime(target, (time.time() - 60, time.time() - 60))  # written a minute ago: settled
+    state = tmp_path / "watch-state.json"
+    since = datetime.now(UTC)
+    ids = deploy(POOL, params=tiny_params_file(tiny_model_dir, tmp_path, epochs=1, target=target),
+                 watch_every=5, settle=4, watch_state=state)
+    with get_client(sync_client=True) as client:
+        # the first looks record the hashes; unchanged files start nothing
+        deadline = time.monotonic() + 180
+        while len(_finished_runs(client, ids["watch-data"], since)) < 2 and time.monotonic() < deadline:
+            time.sleep(2)
+        assert len(_finished_runs(client, ids["watch-data"], since)) >= 2, "the watcher did not run on its schedule"
+        assert json.loads(state.read_text())[str(target.resolve())] == dvc_md5(target)
+        assert not _automation_runs(client, ids["scheduled-retraining"], since)
+
+        # a file being copied in (a line a second for 20 s) is left alone until it stops changing
+        writing_since, done = datetime.now(UTC), threading.Event()
+
+        def copy_slowly() -> None:
+            for i in range(20):
+                with target.open("a") as handle:
+                    handle.write(f"kitchen-9{i:03d},kitchen,S0,Sturdy lid,Works well {i}.,5,positive\n")
+                time.sleep(1)
+            done.set()
+
+        writer = threading.Thread(target=copy_slowly)
+        writer.start()
+        while not done.is_set():
+            assert not _automation_runs(client, ids["scheduled-retraining"], since), "a half-written file counted"
+            time.sleep(1)
+        writer.join()
+        looked = [run.id for run in _finished_runs(client, ids["watch-data"], writing_since)]
+        assert looked, "no look at the data while it was being written"
+        assert "still being written" in _logs(client, looked)
+
+        # settled: the next look emits adaptflow.data.changed and the trigger starts retraining
+        deadline, triggered = time.monotonic() + 150, []
+        while not triggered and time.monotonic() < deadline:
+            time.sleep(2)
+            triggered = _automation_runs(client, ids["scheduled-retraining"], since)
+        assert triggered, "new settled data did not start scheduled-retraining"
+        assert json.loads(state.read_text())[str(target.resolve())] == dvc_md5(target)  # the whole file's hash
 
 
 def test_a_run_started_in_the_prefect_ui_with_a_changed_parameter_completes(prefect_server, chromium,

@@ -16,34 +16,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.promotion import PromotionPolicy, Scores, decide_promotion
+from tasks.promotion import Scores
 from tasks.provenance import dvc_md5
 from tests.conftest import REPO, free_port
 
 NAME = "adaptflow-classifier"
-
-
-# --- the gate: a pure function ---------------------------------------------------------------------------------------
-
-POLICY = PromotionPolicy(margin=0.01, max_source_drop=0.02)
-
-
-def test_the_first_model_becomes_champion():
-    promote, reason = decide_promotion(Scores(0.80), None, POLICY)
-    assert promote and reason.startswith("first model")
-
-
-def test_a_challenger_must_beat_the_champion_by_the_margin():
-    champion = Scores(0.85, 0.90)
-    assert decide_promotion(Scores(0.865, 0.90), champion, POLICY)[0]
-    promote, reason = decide_promotion(Scores(0.855, 0.95), champion, POLICY)
-    assert not promote and "does not beat the champion's 0.8500 by the margin 0.0100" in reason
-
-
-def test_a_challenger_that_forgets_the_source_domain_is_not_promoted():
-    promote, reason = decide_promotion(Scores(0.90, 0.85), Scores(0.85, 0.90), POLICY)
-    assert not promote and "source macro-F1 drops by 0.0500" in reason
-    assert decide_promotion(Scores(0.90, 0.885), Scores(0.85, 0.90), POLICY)[0]  # a drop within the bound
 
 
 # --- provenance and params -------------------------------------------------------------------------------------------
@@ -204,73 +181,87 @@ def test_each_stage_result_is_logged_as_its_metrics_tags_and_artifacts(tiny_conf
 
 # --- the registry: the champion alias moves only through the gate -------------------------------------------------
 
-@pytest.fixture(scope="module")
-def classifier_dir(tiny_model_dir, tmp_path_factory) -> Path:
-    """The tiny BERT with a random two-label classification head: what training leaves in models/adapted."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    directory = tmp_path_factory.mktemp("tiny-classifier")
-    model = AutoModelForSequenceClassification.from_pretrained(
-        tiny_model_dir, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
-    model.save_pretrained(directory)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(directory)
-    return directory
+LABELS = ("negative", "positive")
 
 
-def test_the_gate_moves_the_champion_only_to_a_version_that_really_scores_better(tiny_config, mlflow_store,
-                                                                                 classifier_dir):
+def _flipped(labels: list[str], rows: range) -> list[str]:
+    other = {"negative": "positive", "positive": "negative"}
+    return [other[label] if i in rows else label for i, label in enumerate(labels)]
+
+
+def test_the_gate_judges_the_champion_on_the_challengers_test_set_and_promotes_only_a_real_gain(
+        tiny_config, mlflow_store, classifier_dir):
     from mlflow import MlflowClient
 
-    from flows.registry import load_registered, register, register_version
+    from flows.registry import Evidence, load_registered, register, register_version
     from flows.tracking import RunTracker
 
     tiny_config.tracking.uri = mlflow_store
     tiny_config.tracking.promotion_margin = 0.01
     client = MlflowClient(mlflow_store, registry_uri=mlflow_store)
+    texts = [f"{adjective} {thing} number {i}" for i, (adjective, thing) in enumerate(
+        (a, t) for a in ("sturdy", "flimsy", "sharp", "dull", "handy") for t in ("pan", "knife", "kettle", "pot"))]
+    texts = (texts * 10)[:200]
+    no_source = pd.DataFrame({"text": [], "label": [], "predicted": []})
 
-    def registered(scores: Scores, orchestrator_run: str):
+    def evidence(truth: list[str], predicted: list[str], source: pd.DataFrame = no_source) -> Evidence:
+        return Evidence(LABELS, pd.DataFrame({"text": texts, "label": truth, "predicted": predicted}), source)
+
+    def registered(proof: Evidence, orchestrator_run: str, scores: Scores | None = None):
         tracker = RunTracker.open(tiny_config, {}, {"prefect.flow_run_id": orchestrator_run})
-        registration = register_version(tracker, classifier_dir, ["a fine pan"], scores, orchestrator_run)
+        registration = register_version(tracker, classifier_dir, scores or Scores(0.9), proof, orchestrator_run)
         tracker.close("FINISHED")
         return tracker, registration
 
     def alias(name: str) -> int:
         return int(client.get_model_version_by_alias(NAME, name).version)
 
-    _, first = registered(Scores(0.70, 0.80), "run-1")
+    _, first = registered(evidence(["positive"] * 200, ["positive"] * 200), "run-1", Scores(0.99))
     assert (first.name, first.version, first.promoted, first.reused) == (NAME, 1, True, False)
-    assert first.reason.startswith("first model") and alias("champion") == alias("challenger") == 1
+    assert first.reason == "first model: no champion yet" and alias("champion") == alias("challenger") == 1
 
-    better_tracker, better = registered(Scores(0.80, 0.79), "run-2")
+    # new data, on which the champion (which scored 0.99 on its own test set) is wrong on 60 of 200 texts
+    champion_says = load_registered(f"models:/{NAME}/1", mlflow_store).predict(
+        pd.DataFrame({"text": texts}))["label"].tolist()
+    truth = _flipped(champion_says, range(0, 200, 3)[:60])
+    source = pd.DataFrame({"text": texts[:50], "label": champion_says[:50], "predicted": champion_says[:50]})
+    better_tracker, better = registered(evidence(truth, _flipped(truth, range(10)), source), "run-2")
     assert (better.version, better.promoted) == (2, True)
-    assert "target macro-F1 0.8000 beats the champion's 0.7000" in better.reason
+    assert better.reason.startswith("against champion version 1: target test set (md5 ")
+    assert ", n=200): macro-F1 " in better.reason and "source hold-out (md5 " in better.reason
+    assert "drop +0.0000 within 0.0200" in better.reason and better.reason.endswith("with p < 0.05")
     assert alias("champion") == alias("challenger") == 2
     assert client.get_model_version_by_alias(NAME, "champion").run_id == better_tracker.run_id
 
-    worse_tracker, worse = registered(Scores(0.75, 0.80), "run-3")
+    worse_tracker, worse = registered(evidence(truth, _flipped(truth, range(150))), "run-3")
     assert (worse.version, worse.promoted) == (3, False)
-    assert "target macro-F1 0.7500 does not beat the champion's 0.8000" in worse.reason
+    assert "does not beat it by the margin 0.0100" in worse.reason
     assert (alias("champion"), alias("challenger")) == (2, 3)
     tags = client.get_model_version(NAME, "3").tags
     assert (tags["promotion.promoted"], tags["promotion.reason"]) == ("false", worse.reason)
-    assert (tags["target_macro_f1"], tags["source_macro_f1"], tags["prefect.flow_run_id"]) == (
-        "0.750000", "0.800000", "run-3")
+    assert (tags["target_macro_f1"], tags["prefect.flow_run_id"]) == ("0.900000", "run-3")
     assert client.get_run(worse_tracker.run_id).data.tags["registered_model_version"] == f"{NAME}/3"
 
-    # a retry of the orchestrator run that registered version 2 reuses it, whatever it scores now
-    again = register(better_tracker, Scores(0.99), "run-2")
-    assert (again.version, again.reused, again.promoted) == (2, True, True)
-    assert len(client.search_model_versions(f"name = '{NAME}'")) == 3 and alias("champion") == 2
+    # a challenger that predicts what the champion predicts is no better
+    _, equal = registered(evidence(truth, champion_says), "run-4")
+    assert not equal.promoted and "difference +0.0000" in equal.reason and alias("champion") == 2
 
-    served = load_registered(f"models:/{NAME}@champion", mlflow_store).predict(pd.DataFrame({"text": ["a pan"]}))
-    assert list(served.columns) == ["label", "score"] and served["label"][0] in ("negative", "positive")
+    # a retry of the orchestrator run that registered version 2 reuses it, whatever it scores now
+    again = register(better_tracker, Scores(0.99), evidence(truth, truth), "run-2")
+    assert (again.version, again.reused, again.promoted) == (2, True, True)
+    # a run whose every stage was cached re-validates the version of the same model files
+    tracker = RunTracker.open(tiny_config, {}, {"prefect.flow_run_id": "run-5"})
+    cached = register_version(tracker, classifier_dir, Scores(0.9), evidence(truth, truth), "run-5", cached=True)
+    assert (cached.version, cached.reused) == (4, True) and "every stage was cached" in cached.reason
+    assert client.get_model_version(NAME, "4").tags["revalidated.by"] == "run-5"
+    assert len(client.search_model_versions(f"name = '{NAME}'")) == 4 and alias("champion") == 2
 
 
 # --- runs and the registry through the flow --------------------------------------------------------------------------
 
 @pytest.mark.reliability
-def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_aliases(prefect_harness, tiny_config,
-                                                                                    mlflow_store):
+def test_flow_runs_are_runs_and_versions_a_cached_rerun_adds_none_and_the_gate_moves_the_aliases(
+        prefect_harness, tiny_config, mlflow_store):
     import mlflow
     from mlflow import MlflowClient
 
@@ -279,17 +270,23 @@ def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_alia
 
     tiny_config.tracking.uri = mlflow_store
     tiny_config.tracking.promotion_margin = 2.0  # no macro-F1 beats another by 2: the first model stays champion
-    states = [adaptation_flow(tiny_config, return_state=True) for _ in range(2)]
+    reseeded = tiny_config.model_copy(deep=True)
+    reseeded.train.seed += 1  # trains again: a different model
+    states = [adaptation_flow(config, return_state=True) for config in (tiny_config, tiny_config, reseeded)]
     summaries = [state.result() for state in states]
     client = MlflowClient(mlflow_store, registry_uri=mlflow_store)
     runs = client.search_runs([client.get_experiment_by_name("adaptflow").experiment_id], order_by=["start_time"])
-    assert [run.info.status for run in runs] == ["FINISHED", "FINISHED"]
-    run = runs[1]
-    assert run.info.run_id == summaries[1]["mlflow_run_id"]
+    assert [run.info.status for run in runs] == ["FINISHED"] * 3
+    # the second run was cached end to end: it re-validated version 1 and registered nothing
+    assert summaries[1]["registered"]["version"] == 1 and summaries[1]["registered"]["reused"]
+    assert "every stage was cached" in summaries[1]["registered"]["reason"]
+    assert runs[1].data.tags["registered_model_version"] == f"{NAME}/1"
+    run = runs[2]
+    assert run.info.run_id == summaries[2]["mlflow_run_id"]
 
     # params, tags, metrics (per-epoch as steps), inputs and artifacts
     assert run.data.params["train.epochs"] == "2" and run.data.params["model.max_length"] == "48"
-    assert run.data.tags["branch"] == summaries[1]["branch"]
+    assert run.data.tags["branch"] == summaries[2]["branch"]
     assert "MMD²" in run.data.tags["decision.rationale"]
     for key in ("target.accuracy", "target.macro_f1", "baseline.accuracy", "gain.accuracy", "shift.mmd2",
                 "shift.proxy_a_distance", "validation.errors", "rows.target_test"):
@@ -306,20 +303,25 @@ def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_alia
                                                                                                      folder)}
     for path in ("report.md", "reports/confusion_matrix_adapted.png", "reports/training_curves.png",
                  "reports/metrics.json", "similarity/report.json", "similarity/domains.png",
-                 "validation/summary.json", "validation/data_docs", "model"):
+                 "validation/summary.json", "validation/data_docs"):
         assert path in artifacts, path
+    assert "model" not in artifacts  # the model's files live once, in the run's logged model
+    logged = client.search_logged_models([run.info.experiment_id], filter_string=f"source_run_id='{run.info.run_id}'")
+    assert [(model.name, str(model.status)) for model in logged] == [("model", "READY")]
     report = Path(client.download_artifacts(run.info.run_id, "report.md", str(Path(mlflow_store[10:]).parent)))
     assert "```mermaid" in report.read_text() and "class A,B," in report.read_text()
 
-    # the registry: versions 1 and 2; the gate kept the first as champion (the margin cannot be beaten)
+    # the registry: versions 1 and 2 (the cached run added none); the gate kept the first as champion
     versions = sorted(client.search_model_versions(f"name = '{NAME}'"), key=lambda v: int(v.version))
     assert [int(v.version) for v in versions] == [1, 2]
     assert int(client.get_model_version_by_alias(NAME, "challenger").version) == 2
     assert int(client.get_model_version_by_alias(NAME, "champion").version) == 1
     assert versions[0].tags["promotion.reason"].startswith("first model")
+    assert versions[0].tags["revalidated.by"] == str(states[1].state_details.flow_run_id)
     assert versions[1].tags["promotion.promoted"] == "false" and "by the margin 2.0000" in versions[1].tags[
         "promotion.reason"]
-    assert versions[1].tags["promotion.reason"] == summaries[1]["registered"]["reason"]
+    assert versions[1].tags["promotion.reason"].startswith("against champion version 1: target test set (md5 ")
+    assert versions[1].tags["promotion.reason"] == summaries[2]["registered"]["reason"]
 
     # from a model version alone: the data hashes, the git commit and the Prefect flow run it came from
     version = client.get_model_version(NAME, "2")
@@ -330,7 +332,7 @@ def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_alia
                           check=True).stdout.strip()
     assert origin["git.commit"] == version.tags["git.commit"] == head
     assert origin["prefect.flow_run_id"] == version.tags["prefect.flow_run_id"] == str(
-        states[1].state_details.flow_run_id)
+        states[2].state_details.flow_run_id)
 
     # the registered model serves labels and scores, from Python and from `adaptflow predict`
     mlflow.set_tracking_uri(mlflow_store)
@@ -343,13 +345,22 @@ def test_two_flow_runs_are_two_runs_and_two_versions_and_the_gate_moves_the_alia
                  "--set", f"tracking.uri={mlflow_store}"]) == 0
     predicted = pd.read_csv(labelled)
     assert list(predicted.columns) == ["text", "label", "score"] and len(predicted) == 2
+    assert list(mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model").predict(
+        pd.DataFrame({"text": ["a fine pan"]})).columns) == ["label", "score"]  # the run's logged model
+    pd.DataFrame({"id": [1, 2], "text": ["sturdy and sharp", ""]}).to_csv(texts, index=False)
+    from flows.predicting import predict_file
+    from tasks.errors import DataError
+
+    with pytest.raises(DataError, match=r"texts.csv: row 1: 'text' is empty; send a non-empty string \(rows counted"):
+        predict_file(f"models:/{NAME}@champion", texts, None, tiny_config)
 
     # a retry of the same flow run reuses its version instead of registering a second one
-    from flows.registry import register
+    from flows.registry import Evidence, register
     from flows.tracking import RunTracker
 
     tracker = RunTracker(client, run.info.run_id, tiny_config, mlflow_store)
-    again = register(tracker, Scores(0.99), str(states[1].state_details.flow_run_id))
+    empty = pd.DataFrame({"text": [], "label": [], "predicted": []})
+    again = register(tracker, Scores(0.99), Evidence(LABELS, empty, empty), str(states[2].state_details.flow_run_id))
     assert again.reused and again.version == 2
     assert len(client.search_model_versions(f"name = '{NAME}'")) == 2
 
@@ -538,7 +549,7 @@ def test_the_flow_against_a_real_mlflow_server_and_its_run_page_in_a_browser(pre
     run = client.get_run(summary["mlflow_run_id"])
     assert run.info.status == "FINISHED"
     assert run.data.metrics["target.accuracy"] == pytest.approx(summary["metrics"]["accuracy"])
-    assert "model" in {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert "model" not in {a.path for a in client.list_artifacts(run.info.run_id)}  # once: the logged model
     assert client.get_model_version_by_alias(NAME, "champion").run_id == run.info.run_id
     assert int(client.get_model_version_by_alias(NAME, "challenger").version) == 1
     # what the MLflow UI shows: the model-training view, the run report as the description, where it came from
@@ -558,12 +569,21 @@ def test_the_flow_against_a_real_mlflow_server_and_its_run_page_in_a_browser(pre
     shots.mkdir(exist_ok=True)
     with chromium() as playwright:
         browser, page = browser_page(playwright, 1600, 1200)
-        page.goto(f"{mlflow_server}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}")
+        # the link the run report gives opens the run in the model-training view
+        assert summary["mlflow_run_url"] == (f"{mlflow_server}/#/experiments/{run.info.experiment_id}/runs/"
+                                             f"{run.info.run_id}?workflowType=machine_learning")
+        page.goto(summary["mlflow_run_url"])
+        page.get_by_role("link", name="Model registry").first.wait_for()  # the model-training navigation
+        assert page.get_by_role("link", name="Evaluation runs").count() == 0  # not the GenAI one
         page.get_by_text("adaptflow run", exact=True).first.wait_for()  # the description's heading, rendered
         page.get_by_text(f"{summary['branch']}", exact=False).first.wait_for()
         page.get_by_role("link", name="model", exact=True).first.wait_for()  # listed under Logged models
         page.wait_for_timeout(2000)
         page.screenshot(path=str(shots / "mlflow-run-page.png"), full_page=True)
+        page.get_by_role("tab", name="Model metrics").first.click()
+        page.get_by_text("adapted.step.train_loss", exact=True).first.wait_for()  # the per-step loss chart
+        page.wait_for_timeout(3000)
+        page.screenshot(path=str(shots / "mlflow-run-metrics.png"), full_page=True)
         page.goto(f"{mlflow_server}/#/models/{NAME}/versions/1")
         page.get_by_text("promotion.reason").first.wait_for()
         page.wait_for_timeout(1000)
@@ -577,7 +597,7 @@ def test_registering_while_another_run_creates_the_registered_model_adds_a_versi
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from flows.registry import register
+    from flows.registry import Evidence, register
     from flows.tracking import RunTracker
 
     store = f"sqlite:///{tmp_path / 'race.db'}"  # a registry of its own: no version from another test
@@ -594,6 +614,8 @@ def test_registering_while_another_run_creates_the_registered_model_adds_a_versi
         raise MlflowException(f"Registered Model with name={name} not found")
 
     monkeypatch.setattr(client, "get_registered_model", created_meanwhile)
-    registered = register(RunTracker(client, run.info.run_id, tiny_config, store), Scores(0.9), "flow-run-1")
+    empty = pd.DataFrame({"text": [], "label": [], "predicted": []})
+    registered = register(RunTracker(client, run.info.run_id, tiny_config, store), Scores(0.9),
+                          Evidence(LABELS, empty, empty), "flow-run-1")
     assert lookups and registered.version == 1
     assert len(client.search_model_versions(f"name = '{NAME}'")) == 1

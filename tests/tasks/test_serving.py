@@ -1,0 +1,157 @@
+"""The registered model, portable: it loads and predicts where adaptflow is not installed, and `mlflow models serve`
+answers HTTP requests, refusing bad texts with the row named."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+
+from tasks.serving import checked_texts
+from tests.conftest import free_port
+
+NAME = "adaptflow-classifier"
+
+
+# --- what a request may hold ----------------------------------------------------------------------------------------
+
+def test_the_texts_of_a_request_are_its_text_column():
+    assert checked_texts(pd.DataFrame({"id": [1, 2], "text": ["a fine pan", "broke"]})) == ["a fine pan", "broke"]
+    assert checked_texts(["a fine pan"]) == ["a fine pan"]
+
+
+@pytest.mark.parametrize(("frame", "message"), [
+    (pd.DataFrame({"review": ["a fine pan"]}), "the input has the columns ['review']; send a 'text' column"),
+    (pd.DataFrame({"text": ["fine", None]}), "row 1: 'text' is null; send a string"),
+    (pd.DataFrame({"text": ["fine", float("nan")]}), "row 1: 'text' is null; send a string"),
+    (pd.DataFrame({"text": ["  ", "fine"]}), "row 0: 'text' is empty; send a non-empty string"),
+    (pd.DataFrame({"text": ["fine", "ok", 5]}), "row 2: 'text' is int 5; send a string"),
+])
+def test_a_missing_column_or_a_text_that_is_no_text_is_refused_with_its_row(frame, message):
+    with pytest.raises(MlflowException, match=r"^" + message.replace("[", r"\[").replace("]", r"\]") + "$") as error:
+        checked_texts(frame)
+    assert error.value.get_http_status_code() == 400
+
+
+# --- the registered model, where adaptflow is not installed ---------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def registered_store(tmp_path_factory, tiny_model_dir, classifier_dir) -> str:
+    """A registry holding one version of the tiny classifier, alias champion, logged as the flow logs it."""
+    from flows.registry import Evidence, register_version
+    from flows.tracking import RunTracker
+    from tasks.config import build_config
+    from tasks.promotion import Scores
+
+    root = tmp_path_factory.mktemp("served")
+    store = f"sqlite:///{root / 'mlruns.db'}"
+    config = build_config({"model": {"name_or_path": str(tiny_model_dir), "max_length": 32},
+                           "output": {"dir": str(root / "outputs")}, "tracking": {"uri": store}})
+    tracker = RunTracker.open(config, {}, {})
+    frame = pd.DataFrame({"text": ["a fine pan"], "label": ["positive"], "predicted": ["positive"]})
+    registration = register_version(tracker, classifier_dir, Scores(0.7, 0.8),
+                                    Evidence(("negative", "positive"), frame, frame.iloc[:0]))
+    tracker.close("FINISHED")
+    assert (registration.version, registration.promoted) == (1, True)
+    return store
+
+
+@pytest.fixture(scope="module")
+def bare_python(tmp_path_factory) -> Path:
+    """A Python that has this environment's packages but not adaptflow: a venv whose one extra path entry is this
+    environment's site-packages, read as a plain directory, so the editable install's import hook never runs."""
+    env = tmp_path_factory.mktemp("bare-env")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    python = env / "bin" / "python"
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "installed-packages.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python
+
+
+def _bare_env(store: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return {**env, "MLFLOW_TRACKING_URI": store}
+
+
+def test_the_champion_loads_and_predicts_where_adaptflow_cannot_be_imported(registered_store, bare_python, tmp_path):
+    script = (
+        "import importlib.util, sys\n"
+        "for package in ('tasks', 'flows', 'deployments'):\n"
+        "    assert importlib.util.find_spec(package) is None, package\n"
+        "import mlflow, pandas as pd\n"
+        f"model = mlflow.pyfunc.load_model('models:/{NAME}@champion')\n"
+        "print(model.predict(pd.DataFrame({'text': ['a fine pan', 'it broke']})).to_json(orient='records'))\n")
+    done = subprocess.run([str(bare_python), "-c", script], cwd=tmp_path, env=_bare_env(registered_store),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    predicted = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(predicted) == 2
+    assert all(row["label"] in ("negative", "positive") and 0.5 <= row["score"] <= 1 for row in predicted)
+
+
+def test_mlflow_models_serve_labels_texts_and_answers_400_naming_the_row(registered_store, bare_python, tmp_path):
+    port = free_port()
+    bin_dir = str(bare_python.parent)
+    env = {**_bare_env(registered_store), "PATH": bin_dir + os.pathsep + str(Path(sys.executable).parent)
+           + os.pathsep + os.environ.get("PATH", "")}
+    server = subprocess.Popen([str(bare_python), "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion",
+                               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        _wait_until_healthy(port, server)
+
+        status, body = _post(port, {"dataframe_split": {"columns": ["text"], "data": [["a fine pan"], ["it broke"]]}})
+        assert status == 200, body
+        predictions = body["predictions"]
+        assert [sorted(row) for row in predictions] == [["label", "score"]] * 2
+        assert all(row["label"] in ("negative", "positive") for row in predictions)
+        status, body = _post(port, {"inputs": {"text": ["a fine pan"]}})
+        assert status == 200 and body["predictions"][0]["label"] in ("negative", "positive"), body
+
+        for payload, message in [
+            ({"dataframe_split": {"columns": ["text"], "data": [["fine"], [None]]}}, "row 1: 'text' is null"),
+            ({"dataframe_split": {"columns": ["text"], "data": [[""]]}}, "row 0: 'text' is empty"),
+            ({"dataframe_split": {"columns": ["text"], "data": [["fine"], [5]]}}, "row 1: 'text' is int 5"),
+            ({"dataframe_split": {"columns": ["review"], "data": [["fine"]]}}, "text"),
+        ]:
+            status, body = _post(port, payload)
+            assert status == 400, (payload, body)
+            assert message in body["message"], (payload, body)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _post(port: int, payload: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", json.dumps(payload).encode(),
+                                     {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _wait_until_healthy(port: int, server: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"mlflow models serve exited {server.returncode}: {server.stdout.read()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(1)
+    pytest.fail("mlflow models serve did not answer /health in time")
