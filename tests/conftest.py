@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +51,6 @@ THREE_REVIEWS = pd.DataFrame({"title": ["Great", "Bad", "Fine"], "text": ["works
 def copy_project(copy: Path) -> Path:
     """The project's files as a fresh clone has them (tracked, and untracked but not ignored), copied to `copy`."""
     import shutil
-    import subprocess
 
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.split()
@@ -58,6 +59,24 @@ def copy_project(copy: Path) -> Path:
             (copy / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / name, copy / name)
     return copy
+
+
+def start_process(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`command` in a process group of its own, in the project directory, its output in `log`."""
+    return subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO,
+                            start_new_session=True)
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """SIGTERM to the process group, SIGKILL after 5 s. A worker stopped a few seconds after a flow run finished
+    sometimes never returns from its SIGINT hand-off (its log ends at "Sending SIGINT to the process worker"): a
+    20-s grace made that a 20-s module teardown in CI. The server's home is a temp dir, so a kill loses nothing."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def free_port() -> int:

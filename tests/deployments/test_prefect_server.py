@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,27 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SAMPLE, browser_page, free_port
+from tests.conftest import REPO, SAMPLE, browser_page, free_port, start_process, stop_process_group
 
 pytestmark = pytest.mark.integration
 POOL = "adaptflow-test"
-
-
-def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=REPO,
-                            start_new_session=True)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the process group, SIGKILL after 5 s. A worker stopped a few seconds after a flow run finished
-    sometimes never returns from its SIGINT hand-off (its log ends at "Sending SIGINT to the process worker"): a
-    20-s grace made that a 20-s module teardown in CI. The server's home is a temp dir, so a kill loses nothing."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +34,7 @@ def prefect_server(tmp_path_factory, prefect_harness):
            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
            "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOCAL_STORAGE_PATH": str(home / "results")}
     prefect = str(Path(sys.executable).with_name("prefect"))
-    server = _start([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env,
+    server = start_process([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)], env,
                     home / "server.log")
     deadline = time.monotonic() + 180
     while True:
@@ -61,13 +43,13 @@ def prefect_server(tmp_path_factory, prefect_harness):
                 break
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:
-                _stop(server)
+                stop_process_group(server)
                 pytest.fail(f"prefect server did not start: {(home / 'server.log').read_text()[-2000:]}")
             time.sleep(1)
     subprocess.run([prefect, "work-pool", "create", POOL, "--type", "process"], env=env, check=True,
                    capture_output=True)
     # The worker serves the on-demand and watch queues: runs the data trigger starts on `retraining` are seen, not run.
-    worker = _start([prefect, "worker", "start", "--pool", POOL, "--type", "process", "--work-queue", "on-demand",
+    worker = start_process([prefect, "worker", "start", "--pool", POOL, "--type", "process", "--work-queue", "on-demand",
                      "--work-queue", "watch"], env, home / "worker.log")
     from prefect.settings import PREFECT_API_URL, PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
@@ -83,8 +65,8 @@ def prefect_server(tmp_path_factory, prefect_harness):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        _stop(worker)
-        _stop(server)
+        stop_process_group(worker)
+        stop_process_group(server)
 
 
 def _drain_event_and_log_workers() -> None:
@@ -273,6 +255,27 @@ def test_the_watcher_deployment_starts_retraining_by_itself_once_new_data_has_se
             triggered = _automation_runs(client, ids["scheduled-retraining"], since)
         assert triggered, "new settled data did not start scheduled-retraining"
         assert json.loads(state.read_text())[str(target.resolve())] == dvc_md5(target)  # the whole file's hash
+
+
+def test_deployments_on_a_docker_pool_run_the_images_code_with_no_pull_step_into_this_machine(
+        prefect_server, tiny_model_dir, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    from deployments.deploy import deploy
+
+    template = json.loads((REPO / "deployments" / "work-pools" / "docker.json").read_text())
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="adaptflow-docker", type="docker", base_job_template=template))
+        ids = deploy("adaptflow-docker", params=tiny_params_file(tiny_model_dir, tmp_path, epochs=1),
+                     image="adaptflow:latest")
+        assert set(ids) == {"scheduled-retraining", "watch-data", "on-demand"}
+        for name, deployment_id in ids.items():
+            deployment = client.read_deployment(deployment_id)
+            assert not deployment.pull_steps, (name, deployment.pull_steps)  # the code is the image's, in /app
+            assert deployment.entrypoint in ("flows.adaptation.adaptation_flow", "flows.watching.watch_data_flow")
+            assert deployment.job_variables["image"] == "adaptflow:latest"
+            assert str(REPO) not in json.dumps([deployment.entrypoint, deployment.path, deployment.pull_steps])
 
 
 def test_a_run_started_in_the_prefect_ui_with_a_changed_parameter_completes(prefect_server, chromium,
