@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     from flows.init_project import add_init_parser
 
     add_init_parser(commands, DEFAULT_PARAMS).set_defaults(handler=cmd_init)
+    from flows.sweep_cli import add_sweep_parser, cmd_sweep
+
+    add_sweep_parser(commands, DEFAULT_PARAMS).set_defaults(handler=cmd_sweep)
 
     run = commands.add_parser("run", help="run the whole pipeline as a Prefect flow")
     _add_config_options(run)

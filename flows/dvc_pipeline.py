@@ -37,7 +37,9 @@ def pipeline(config: AdaptflowConfig, params_file: str = "params.yaml") -> dict[
         entry: dict[str, Any] = {"cmd": f"adaptflow stage {stage.name}", "deps": list(dict.fromkeys(deps)),
                                  "params": params}
         outs = [_path(out(layout)) for out in (*stage.outs, *stage.docs)]
-        metrics = [{_path(out(layout)): {"cache": False}} for out in (stage.result_file, *stage.metrics)]
+        # cached like every output: `dvc exp show` reads a queued experiment's metrics from the cache (outputs/ is
+        # not in git, so an uncached metric of an experiment would be nowhere)
+        metrics = [_path(out(layout)) for out in (stage.result_file, *stage.metrics)]
         if stage.track is None:  # the registration record: an output, not a metric
             outs, metrics = outs + metrics, []
         if outs:
@@ -46,7 +48,7 @@ def pipeline(config: AdaptflowConfig, params_file: str = "params.yaml") -> dict[
             entry["metrics"] = metrics
         plots = [*stage.plots, *(plot for name, plot in stage.plots_of if registry.BY_NAME[name].enabled(config))]
         if plots:
-            entry["plots"] = [{_path(plot(layout)): {"cache": False}} for plot in plots]
+            entry["plots"] = [_path(plot(layout)) for plot in plots]
         stages[stage.name] = entry
     return {"stages": stages}
 

@@ -135,3 +135,37 @@ def test_editing_a_stages_code_or_a_configured_data_file_makes_dvc_see_the_stage
 
     own.write_text(own.read_text() + "electronics-9999,electronics,S0,Fine,Works as described.,5,positive\n")
     assert _status(copy, env) == {"validate"}
+
+
+def test_queued_experiments_run_two_at_a_time_and_each_is_listed_with_metrics_and_tracked_in_mlflow(repo_copy):
+    import json
+    import time
+
+    from mlflow import MlflowClient
+
+    copy, env = repo_copy
+    for rate in ("0.01", "0.03"):
+        assert "Queued experiment" in dvc(copy, env, "exp", "run", "--queue", "-S", f"train.learning_rate={rate}")
+    dvc(copy, env, "queue", "start", "-j", "2")
+    try:
+        deadline = time.monotonic() + 900
+        while True:
+            status = dvc(copy, env, "queue", "status")
+            if "Queued" not in status and "Running" not in status:
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(5)
+        assert status.count("Success") == 2, status + dvc(copy, env, "queue", "logs", status.split()[-2])
+    finally:
+        subprocess.run(["dvc", "queue", "stop", "--kill"], cwd=copy, env=env, capture_output=True, check=False)
+    shown = json.loads(dvc(copy, env, "exp", "show", "--json"))
+    experiments = [exp for entry in shown for exp in (entry.get("experiments") or [])]
+    rates = set()
+    for experiment in experiments:
+        data = experiment["revs"][0]["data"]
+        rates.add(data["params"]["params.yaml"]["data"]["train"]["learning_rate"])
+        assert 0 <= data["metrics"]["outputs/reports/metrics.json"]["data"]["metrics"]["accuracy"] <= 1
+    assert rates == {0.01, 0.03}
+    store = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = store.search_runs([store.get_experiment_by_name("adaptflow").experiment_id])
+    assert sorted(run.data.params["train.learning_rate"] for run in runs) == ["0.01", "0.03"]

@@ -1,0 +1,25 @@
+"""A sweep's results for people: one row per candidate with the winner marked, and a plot of its scores."""
+
+from __future__ import annotations
+
+from tasks.sweep_report import plot_scores, table_rows
+
+SUMMARY = {"winner": "lr-2", "candidates": [
+    {"id": "lr-1", "overrides": {"train.learning_rate": "1e-5"}, "selection_macro_f1": 0.81234, "test_macro_f1": 0.9,
+     "branch": "joint_training", "worker": "tcp://a", "seconds": 12.0},
+    {"id": "lr-2", "overrides": {"train.learning_rate": "2e-5"}, "selection_macro_f1": 0.85, "test_macro_f1": 0.88,
+     "branch": "joint_training", "worker": "tcp://b", "seconds": 11.0},
+    {"id": "lr-3", "overrides": {"train.learning_rate": "5e-5"}, "selection_macro_f1": None, "error": "killed"}]}
+
+
+def test_each_candidate_is_a_row_with_its_settings_scores_and_whether_it_won():
+    rows = table_rows(SUMMARY)
+    assert [row["candidate"] for row in rows] == ["lr-1", "lr-2", "lr-3"]
+    assert rows[0]["train.learning_rate"] == "1e-5" and rows[0]["validation_macro_f1"] == 0.8123
+    assert [row["winner"] for row in rows] == [False, True, False]
+    assert (rows[2]["validation_macro_f1"], rows[2]["error"]) == (None, "killed")
+
+
+def test_the_plot_is_a_png_even_with_a_failed_candidate(tmp_path):
+    path = plot_scores(SUMMARY, tmp_path / "scores.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(tmp_path.glob("*.tmp*"))
