@@ -54,7 +54,7 @@ def run_candidate(config: AdaptflowConfig, candidate_id: str, threads: int) -> d
     from tasks.models import load_classifier, load_tokenizer
 
     torch.set_num_threads(threads)
-    started = time.perf_counter()
+    started, began = time.perf_counter(), time.time()
     prepared, _, report = (run_stage(config, name) for name in ("prepare", "train", "evaluate"))
     layout = layout_of(config)
     validation, labels = read_role(layout, "target_validation"), read_labels(layout)
@@ -67,7 +67,7 @@ def run_candidate(config: AdaptflowConfig, candidate_id: str, threads: int) -> d
     return {"id": candidate_id, "selection_macro_f1": selection, "selection_n": len(validation),
             "test_macro_f1": report.metrics["macro_f1"], "test_accuracy": report.metrics["accuracy"],
             "branch": prepared.branch, "strategies": prepared.strategies, "worker": _worker(),
-            "seconds": round(time.perf_counter() - started, 1)}
+            "seconds": round(time.perf_counter() - started, 1), "started_at": began, "ended_at": time.time()}
 
 
 def _worker() -> str:

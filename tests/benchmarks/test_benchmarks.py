@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.adaptation import pair_config
+from benchmarks.sweep import ratios
 from benchmarks.throughput import median_run, paired_ratios
 from tasks.errors import ConfigError
 
@@ -18,6 +19,12 @@ def test_each_variant_reports_its_median_round_and_every_rounds_figure():
 def test_ratios_pair_the_engine_with_the_naive_loop_of_the_same_round():
     runs = {"naive": [{"ex_per_s": 4.0}, {"ex_per_s": 3.0}], "engine": [{"ex_per_s": 8.0}, {"ex_per_s": 7.5}]}
     assert paired_ratios(runs) == [2.0, 2.5]
+
+
+def test_the_sweep_benchmark_reports_the_speed_up_and_what_the_machinery_adds_per_candidate():
+    figures = {"sweep_s": {1: 100.0, 2: 55.0}, "candidates": 4, "lone_shared_s": 10.0, "lone_candidate_s": 20.0}
+    # 1 worker: 100 s = 10 s shared + 4 x 20 s + 10 s of machinery: 2.5 s per candidate, 12.5 % of one
+    assert ratios(figures) == {"speedup_2_workers": 1.818, "overhead_per_candidate_pct": 12.5}
 
 
 def test_adaptation_variants_override_the_benchmark_config(tmp_path):

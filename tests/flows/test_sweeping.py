@@ -37,8 +37,8 @@ def dask_cluster(tmp_path):
             while len(client.scheduler_info()["workers"]) < 2:
                 assert time.monotonic() < deadline, (tmp_path / "worker-a.log").read_text()[-2000:]
                 time.sleep(0.5)
-            workers = sorted(client.scheduler_info()["workers"])
-        yield address, workers
+            workers = {info["name"]: worker for worker, info in client.scheduler_info()["workers"].items()}
+        yield address, workers, dict(zip(("worker-a", "worker-b"), processes[1:], strict=True))
     finally:
         for process in reversed(processes):
             stop_process_group(process)
@@ -50,7 +50,7 @@ def test_a_two_by_two_sweep_runs_each_candidate_on_the_cluster_and_picks_on_vali
 
     from flows.sweeping import dask_runner, sweep_flow
 
-    address, workers = dask_cluster
+    address, workers, _ = dask_cluster
     tiny_config.tracking.uri = mlflow_store
     tiny_config.evaluation.baseline = False
     tiny_config.train.epochs = 1
@@ -59,7 +59,9 @@ def test_a_two_by_two_sweep_runs_each_candidate_on_the_cluster_and_picks_on_vali
     summary = state.result()
     results = {result["id"]: result for result in summary["candidates"]}
     assert len(results) == 4 and not [r for r in results.values() if r.get("error")]
-    assert {result["worker"] for result in results.values()} == set(workers)  # both workers fine-tuned
+    assert {result["worker"] for result in results.values()} == set(workers.values())  # both workers fine-tuned
+    spans = sorted((r["started_at"], r["ended_at"], r["worker"]) for r in results.values())
+    assert any(a[1] > b[0] and a[2] != b[2] for a, b in zip(spans, spans[1:]))  # two candidates at the same time
     assert all(result["selection_n"] > 0 and result["selection_macro_f1"] is not None for result in results.values())
     best = max(result["selection_macro_f1"] for result in results.values())
     assert results[summary["winner"]]["selection_macro_f1"] == best  # picked on validation, not on test
@@ -84,3 +86,40 @@ def test_a_two_by_two_sweep_runs_each_candidate_on_the_cluster_and_picks_on_vali
     assert json.loads(Path(client.download_artifacts(parent.info.run_id, "sweep/summary.json",
                                                      str(Path(tiny_config.output.dir))))
                       .read_text())["winner"] == summary["winner"]
+
+
+def test_a_worker_killed_mid_sweep_leaves_its_candidate_to_the_other_worker_and_the_sweep_completes(
+        prefect_harness, dask_cluster, tiny_config):
+    """Dask reschedules the candidate of a dead worker on a live one (its `fine-tune` slot free once that
+    worker's own candidate is done): the candidate is re-run, not failed, and every candidate finishes."""
+    import signal
+    import threading
+
+    from flows.sweeping import dask_runner, sweep_flow
+
+    address, workers, processes = dask_cluster
+    tiny_config.tracking.enabled = False
+    tiny_config.evaluation.baseline = False
+    tiny_config.train.epochs = 4
+    sweep_root = Path(tiny_config.output.dir) / "sweep"
+    killed = threading.Event()
+
+    def kill_worker_b_once_both_candidates_train() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if len(list(sweep_root.glob("*/training_set/summary.json"))) == 2:  # both prepared: both training
+                os.killpg(processes["worker-b"].pid, signal.SIGKILL)
+                killed.set()
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_worker_b_once_both_candidates_train)
+    killer.start()
+    summary = sweep_flow.with_options(task_runner=dask_runner(address, 2))(
+        tiny_config, {"train.learning_rate": ["1e-2", "3e-2"]}, None, 1)
+    killer.join()
+    assert killed.is_set(), "the sweep ended before both candidates were training"
+    results = summary["candidates"]
+    assert len(results) == 2 and not [result for result in results if result.get("error")]
+    assert {result["worker"] for result in results} == {workers["worker-a"]}  # the killed one's re-ran on a
+    assert summary["winner"] in {result["id"] for result in results}
