@@ -31,13 +31,22 @@ SHARED_DIRS = ("data", "validation", "similarity")  # what the shared upstream s
 FINE_TUNE = "fine-tune"  # the Dask worker resource a candidate asks for
 
 
+# Dask's nanny starts worker processes with MALLOC_TRIM_THRESHOLD_=65536 and OMP/MKL/OPENBLAS_NUM_THREADS=1: measured
+# on 2 cores, a MiniLM fine-tune took 44 s in such a worker against 15-17 s in a plain process (torch threads set
+# the same); with none of them, 17.5 s. Each candidate sets its own torch threads, so local workers start without
+# them; start remote ones likewise: DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON='{}' dask worker ...
+WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ": {}}
+
+
 def dask_runner(address: str | None, workers: int):
     """A DaskTaskRunner: on the scheduler at `address`, else on a local cluster of `workers` one-thread processes,
-    each with one `fine-tune` slot."""
+    each with one `fine-tune` slot (and no thread or allocator settings of Dask's: see WORKER_ENVIRON)."""
+    import dask
     from prefect_dask import DaskTaskRunner
 
     if address:
         return DaskTaskRunner(address=address)
+    dask.config.set(WORKER_ENVIRON)  # read when the cluster spawns its workers, in this process
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                          "resources": {FINE_TUNE: 1}, "dashboard_address": None})
 

@@ -46,7 +46,7 @@ def test_shared_services_use_postgres_s3_and_auth_and_publish_on_loopback_only()
     compose = yaml.safe_load((DEPLOYMENTS / "cluster" / "docker-compose.yml").read_text())
     services = compose["services"]
     mlflow = services["mlflow"]["command"]
-    assert "--backend-store-uri postgresql://" in mlflow and "--artifacts-destination s3://" in mlflow
+    assert "--backend-store-uri postgresql+psycopg2://" in mlflow and "--artifacts-destination s3://" in mlflow
     assert "--allowed-hosts" in mlflow and "--app-name basic-auth" in mlflow
     assert "PREFECT_SERVER_API_AUTH_STRING" in services["prefect"]["environment"]
     for name, service in services.items():

@@ -145,7 +145,8 @@ def test_queued_experiments_run_two_at_a_time_and_each_is_listed_with_metrics_an
 
     copy, env = repo_copy
     for rate in ("0.01", "0.03"):
-        assert "Queued experiment" in dvc(copy, env, "exp", "run", "--queue", "-S", f"train.learning_rate={rate}")
+        assert "Queued experiment" in dvc(copy, env, "exp", "run", "--queue", "-S", f"train.learning_rate={rate}",
+                                          "-S", "train.epochs=1")
     dvc(copy, env, "queue", "start", "-j", "2")
     try:
         deadline = time.monotonic() + 900

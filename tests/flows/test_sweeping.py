@@ -22,16 +22,17 @@ def dask_cluster(tmp_path):
     from distributed import Client
 
     dask = str(Path(sys.executable).with_name("dask"))
+    env = {**os.environ, "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": "{}"}  # as the docs start workers
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     processes = [start_process([dask, "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                                "--dashboard-address", ":0"], dict(os.environ), tmp_path / "scheduler.log")]
+                                "--dashboard-address", ":0"], env, tmp_path / "scheduler.log")]
     try:
         for name in ("a", "b"):
             processes.append(start_process(
                 [dask, "worker", address, "--nthreads", "1", "--nworkers", "1", "--resources", "fine-tune=1",
                  "--name", f"worker-{name}", "--no-dashboard", "--host", "127.0.0.1"],
-                dict(os.environ), tmp_path / f"worker-{name}.log"))
+                env, tmp_path / f"worker-{name}.log"))
         deadline = time.monotonic() + 120
         with Client(address, timeout=60) as client:
             while len(client.scheduler_info()["workers"]) < 2:
