@@ -12,8 +12,11 @@ from prefect.utilities.annotations import opaque, quote
 
 from flows import stage_registry as registry
 from flows.caching import StageCache, clear_stamp, outputs_match, write_stamp
+from flows.run_logs import send_engine_logs_to_prefect
 from tasks.config import AdaptflowConfig
 from tasks.errors import AdaptflowError
+
+send_engine_logs_to_prefect()  # a fine-tune's progress lines in the run's log view
 
 
 def _transient(task: Any, task_run: Any, state: Any) -> bool:

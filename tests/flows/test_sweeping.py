@@ -67,6 +67,22 @@ def test_a_two_by_two_sweep_runs_each_candidate_on_the_cluster_and_picks_on_vali
     best = max(result["selection_macro_f1"] for result in results.values())
     assert results[summary["winner"]]["selection_macro_f1"] == best  # picked on validation, not on test
     assert summary["why"].startswith("best macro-F1 on the target validation split")
+    # what the candidates logged on the Dask workers is in their task runs' logs (the engine's progress lines too)
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterTaskRunId
+
+    with get_client(sync_client=True) as prefect:
+        task_runs = [run for run in prefect.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))) if run.name.startswith("candidate-")]
+        assert len(task_runs) == 4
+        deadline = time.monotonic() + 30
+        while True:  # the API receives logs in batches
+            logs = prefect.read_logs(log_filter=LogFilter(task_run_id=LogFilterTaskRunId(
+                any_=[run.id for run in task_runs])))
+            if any("epoch 1/1: step" in log.message for log in logs) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert any("epoch 1/1: step" in log.message for log in logs), [log.message for log in logs][:10]
     # each candidate wrote its own outputs; the shared stages ran once
     for result in results.values():
         assert (Path(tiny_config.output.dir) / "sweep" / result["id"] / "reports" / "metrics.json").is_file()
