@@ -2,7 +2,9 @@
 
     expand(base, parse_axes(["train.learning_rate=1e-4,3e-4"]), seeds=[0, 1])  ->  4 candidates
 
-Each candidate is the base config with its overrides, writing under `<output.dir>/sweep/<id>`. The winner is picked
+Each candidate is the base config with its overrides, writing under `<output.dir>/sweep/<id>`, without the
+source-only baseline (`evaluation.baseline: false`: the pick compares candidates with each other, and the gate
+compares the winner with the champion). The winner is picked
 on the selection score (labelled target data that is not the test set), never on the test score.
 """
 
@@ -53,7 +55,7 @@ def expand(base: AdaptflowConfig, axes: dict[str, list[str]], seeds: list[int] |
         identity = "_".join(f"{key.rsplit('.', 1)[-1]}-{value}" for key, value in overrides.items()) or "base"
         identity = re.sub(r"[^A-Za-z0-9._-]+", "-", identity)
         settings = [f"{key}={value}" for key, value in overrides.items()]
-        settings.append(f"output.dir={Path(base.output.dir) / 'sweep' / identity}")
+        settings += [f"output.dir={Path(base.output.dir) / 'sweep' / identity}", "evaluation.baseline=false"]
         config = build_config(apply_overrides(raw, settings), origin=f"sweep candidate {identity}")
         candidates.append(Candidate(identity, overrides, config))
     return candidates

@@ -28,6 +28,7 @@ def test_every_combination_times_every_seed_is_a_validated_config_in_its_own_dir
     assert first.overrides == {"train.learning_rate": "1e-4", "strategy.branch": "auto", "train.seed": "0"}
     assert (first.config.train.learning_rate, first.config.train.seed) == (1e-4, 0)
     assert first.config.output.dir == Path(base.output.dir) / "sweep" / first.id
+    assert base.evaluation.baseline and not first.config.evaluation.baseline  # no per-candidate baseline
     assert len({candidate.config.output.dir for candidate in candidates}) == 8
     with pytest.raises(ConfigError, match="train.epochs"):
         expand(base, parse_axes(["train.epochs=-1"]))
