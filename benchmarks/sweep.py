@@ -59,9 +59,9 @@ def lone_run(base, workdir: Path) -> tuple[float, float]:
         run_stage(config, name)
     shared = time.perf_counter() - started
     (candidate, *_) = expand(config, AXES, SEEDS)
-    from flows.sweeping import _share_upstream
+    from flows.sweep_workspace import share_upstream
 
-    _share_upstream(config, candidate.config)
+    share_upstream(config, candidate.config)
     started = time.perf_counter()
     for name in ("prepare", "train", "evaluate"):
         run_stage(candidate.config, name)
@@ -74,7 +74,7 @@ def sweep_run(base, workdir: Path, workers: int) -> float:
     config = scratch_config(base, workdir)
     threads = max(1, (os.cpu_count() or 1) // workers)
     started = time.perf_counter()
-    sweep_flow.with_options(task_runner=dask_runner(None, workers))(config, AXES, SEEDS, threads)
+    sweep_flow.with_options(task_runner=dask_runner(None, workers))(config, AXES, SEEDS, threads, "validation")
     return time.perf_counter() - started
 
 

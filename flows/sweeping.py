@@ -3,8 +3,9 @@
 The shared upstream stages (validation, the similarity check) run once, cached as in `adaptflow run`; then every
 candidate (a full config: the base with its `--set` values and seed) is one Prefect task on a Dask worker that runs
 prepare -> fine-tune -> evaluate in its own output directory, asking for one `fine-tune` resource so two fine-tunes
-never share a worker. The winner is picked on the target validation split (never the test set), then its test score
-is reported and it goes through the normal promotion gate. One MLflow parent run holds the results table and plot;
+never share a worker. The winner is picked on labelled target texts that are not the test set: the validation split,
+or with at most 50 labelled target texts every one of them, out of fold (tasks.folds: each fold run is a task too);
+then its test score is reported and it goes through the normal promotion gate. One MLflow parent run holds the results table and plot;
 each candidate is a child run.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,12 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.layout import layout_of, read_labels, read_role
 from flows.prefect_tasks import TaskCalls
 from flows.stages import similarity, validate
+from flows.sweep_workspace import fold_runs, share_upstream
 from tasks.config import AdaptflowConfig
+from tasks.folds import SelectOn, pooled_macro_f1, use_kfold
 from tasks.sweep_grid import expand, pick
 
 log = logging.getLogger(__name__)
-SHARED_DIRS = ("data", "validation", "similarity")  # what the shared upstream stages wrote
 FINE_TUNE = "fine-tune"  # the Dask worker resource a candidate asks for
 
 
@@ -58,25 +59,45 @@ def run_candidate(config: AdaptflowConfig, candidate_id: str, threads: int) -> d
     import torch
 
     from flows.stage_registry import run_stage
-    from tasks.evaluation import compute_metrics
-    from tasks.inference import predict
-    from tasks.models import load_classifier, load_tokenizer
 
     torch.set_num_threads(threads)
     started, began = time.perf_counter(), time.time()
     prepared, _, report = (run_stage(config, name) for name in ("prepare", "train", "evaluate"))
-    layout = layout_of(config)
-    validation, labels = read_role(layout, "target_validation"), read_labels(layout)
-    selection = None
-    if len(validation):
-        model_dir = str(layout.model("adapted"))
-        predicted = predict(load_classifier(model_dir, labels), load_tokenizer(model_dir),
-                            validation["text"].tolist(), config.model.max_length, config.evaluation.batch_size)
-        selection = compute_metrics(validation["label"].tolist(), predicted.labels, labels)["macro_f1"]
-    return {"id": candidate_id, "selection_macro_f1": selection, "selection_n": len(validation),
+    true, predicted = _validation_predictions(config)
+    selection = pooled_macro_f1([(true, predicted)], read_labels(layout_of(config))) if true else None
+    return {"id": candidate_id, "selection_macro_f1": selection, "selection_n": len(true),
+            "validation": (true, predicted),
             "test_macro_f1": report.metrics["macro_f1"], "test_accuracy": report.metrics["accuracy"],
             "branch": prepared.branch, "strategies": prepared.strategies, "worker": _worker(),
             "seconds": round(time.perf_counter() - started, 1), "started_at": began, "ended_at": time.time()}
+
+
+@task(name="fine-tune-fold", retries=1, retry_delay_seconds=2, persist_result=False)
+def run_fold(config: AdaptflowConfig, threads: int) -> tuple[list[str], list[str]]:
+    """One k-fold run of a candidate: prepare -> train without its fold, then (true, predicted) labels of the fold."""
+    import torch
+
+    from flows.stage_registry import run_stage
+
+    torch.set_num_threads(threads)
+    for name in ("prepare", "train"):
+        run_stage(config, name)
+    return _validation_predictions(config)
+
+
+def _validation_predictions(config: AdaptflowConfig) -> tuple[list[str], list[str]]:
+    """The adapted model's labels for the target validation split: (true, predicted); empty without one."""
+    from tasks.inference import predict
+    from tasks.models import load_classifier, load_tokenizer
+
+    layout = layout_of(config)
+    validation, labels = read_role(layout, "target_validation"), read_labels(layout)
+    if validation.empty:
+        return [], []
+    model_dir = str(layout.model("adapted"))
+    predicted = predict(load_classifier(model_dir, labels), load_tokenizer(model_dir), validation["text"].tolist(),
+                        config.model.max_length, config.evaluation.batch_size)
+    return validation["label"].tolist(), list(predicted.labels)
 
 
 def _worker() -> str:
@@ -100,32 +121,38 @@ def shared_stages(config: AdaptflowConfig) -> str:
 
 @flow(name="adaptflow-sweep", log_prints=True, timeout_seconds=24 * 3600)
 def sweep_flow(config: AdaptflowConfig = AdaptflowConfig(), axes: dict[str, list[str]] | None = None,
-               seeds: list[int] | None = None, threads: int = 1) -> dict[str, Any]:
-    """Run every candidate of the grid `axes` (x `seeds`) on the flow's task runner; pick, report, register."""
+               seeds: list[int] | None = None, threads: int = 1, select_on: SelectOn = "auto") -> dict[str, Any]:
+    """Run every candidate of the grid `axes` (x `seeds`) on the flow's task runner; pick, report, register.
+    `select_on`: the target validation split, k-fold over every labelled target text, or `auto` (k-fold with at
+    most 50 of them)."""
     import dask
 
     candidates = expand(config, axes or {}, seeds)
     print(f"branch: {shared_stages(config)}; {len(candidates)} candidates")
+    layout = layout_of(config)
+    labelled, validation = (len(read_role(layout, name)) for name in ("target_labeled", "target_validation"))
+    folds = {}
     for candidate in candidates:
-        _share_upstream(config, candidate.config)
-    futures = {}
+        share_upstream(config, candidate.config)
+        folds[candidate.id] = fold_runs(config, candidate.config) \
+            if use_kfold(select_on, labelled + validation, validation) else []
+    futures, fold_futures = {}, {}
     for candidate in candidates:
         with dask.annotate(resources={FINE_TUNE: 1}):
             futures[candidate.id] = run_candidate.with_options(task_run_name=f"candidate-{candidate.id}").submit(
                 candidate.config, candidate.id, threads)
-    results = {}
-    for candidate in candidates:
-        try:
-            results[candidate.id] = {**futures[candidate.id].result(), "overrides": candidate.overrides}
-        except Exception as error:  # a candidate that failed (its retry too) leaves the others to finish
-            log.error("candidate %s failed: %s", candidate.id, error)
-            results[candidate.id] = {"id": candidate.id, "overrides": candidate.overrides, "error": str(error)[:500],
-                                     "selection_macro_f1": None}
+            fold_futures[candidate.id] = [
+                run_fold.with_options(task_run_name=f"candidate-{candidate.id}-fold-{fold}").submit(run, threads)
+                for fold, run in enumerate(folds[candidate.id], start=1)]
+    results = {candidate.id: _collect(candidate, futures[candidate.id], fold_futures[candidate.id],
+                                      read_labels(layout)) for candidate in candidates}
     winner = pick({name: result["selection_macro_f1"] for name, result in results.items()})
-    print(f"winner: {winner} (validation macro-F1 {results[winner]['selection_macro_f1']:.4f}); "
+    print(f"winner: {winner} (selection macro-F1 {results[winner]['selection_macro_f1']:.4f}); "
           f"its target test macro-F1 {results[winner]['test_macro_f1']:.4f}")
-    summary = {"candidates": list(results.values()), "winner": winner,
-               "why": f"best macro-F1 on the target validation split (n={results[winner]['selection_n']})"}
+    n, k = results[winner]["selection_n"], 1 + len(folds[winner])
+    why = f"best macro-F1 over {k} folds of the {n} labelled target texts (each predicted by the candidate trained " \
+        "without it)" if k > 1 else f"best macro-F1 on the target validation split (n={n})"
+    summary = {"candidates": list(results.values()), "winner": winner, "why": why}
     _publish(config, summary)
     if config.tracking.enabled:
         from flows.sweep_tracking import track_sweep
@@ -134,13 +161,21 @@ def sweep_flow(config: AdaptflowConfig = AdaptflowConfig(), axes: dict[str, list
     return summary
 
 
-def _share_upstream(base: AdaptflowConfig, candidate: AdaptflowConfig) -> None:
-    """The shared stages' outputs, copied into the candidate's output directory (read by its later stages)."""
-    source, target = layout_of(base).root, layout_of(candidate).root
-    for name in SHARED_DIRS:
-        if (target / name).exists():
-            shutil.rmtree(target / name)
-        shutil.copytree(source / name, target / name)
+def _collect(candidate, future, fold_futures, labels: tuple[str, ...]) -> dict[str, Any]:
+    """A candidate's result with its selection score (pooled over its folds when it has any); a candidate that
+    failed, or one of whose folds failed (retries too), is reported with its error and cannot win."""
+    try:
+        result = {**future.result(), "overrides": candidate.overrides}
+        parts = [result.pop("validation"), *(fold.result() for fold in fold_futures)]
+    except Exception as error:  # the other candidates still finish
+        log.error("candidate %s failed: %s", candidate.id, error)
+        return {"id": candidate.id, "overrides": candidate.overrides, "error": str(error)[:500],
+                "selection_macro_f1": None}
+    if fold_futures:
+        result["selection_macro_f1"] = pooled_macro_f1(parts, labels)
+        result["selection_n"] = sum(len(true) for true, _ in parts)
+    result["selection_folds"] = len(parts)
+    return result
 
 
 def _publish(config: AdaptflowConfig, summary: dict[str, Any]) -> None:

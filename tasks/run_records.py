@@ -54,7 +54,8 @@ def run_key(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, ..
             max_length: int, config: TrainConfig, objectives: Sequence[Objective] = ()) -> str:
     """A short hash of everything that decides the trained weights: checkpoints are only reused for the same job."""
     digest = hashlib.sha256()
-    settings = config.model_dump(mode="json", exclude={"resume", "keep_checkpoints", "device"})
+    settings = config.model_dump(mode="json", exclude={"resume", "keep_checkpoints", "device"} |
+                                 ({"processes"} if config.processes == 1 else set()))  # keys from before it stay
     # None without objectives: the keys of those runs stay what they were before objectives existed
     auxiliary = [objective.fingerprint() for objective in objectives] or None
     digest.update(json.dumps([model_name, max_length, list(labels), settings, auxiliary], sort_keys=True).encode())

@@ -13,7 +13,8 @@ def table_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for result in summary["candidates"]:
         rows.append({"candidate": result["id"], **result["overrides"],
-                     "validation_macro_f1": _rounded(result.get("selection_macro_f1")),
+                     "selection_macro_f1": _rounded(result.get("selection_macro_f1")),
+                     "selected_on": _selected_on(result),
                      "test_macro_f1": _rounded(result.get("test_macro_f1")),
                      "branch": result.get("branch", ""), "worker": result.get("worker", ""),
                      "seconds": result.get("seconds"), "error": result.get("error", ""),
@@ -33,7 +34,7 @@ def plot_scores(summary: dict[str, Any], path: Path) -> Path:
     names = [result["id"] + (" *" if result["id"] == summary["winner"] else "") for result in results]
     positions = np.arange(len(results))
     figure, axis = plt.subplots(figsize=(max(6.0, 1.2 * len(results)), 4))
-    for offset, key, label in ((-0.2, "selection_macro_f1", "validation (selects)"),
+    for offset, key, label in ((-0.2, "selection_macro_f1", "selection (picks)"),
                                (0.2, "test_macro_f1", "target test (reported)")):
         axis.bar(positions + offset, [result.get(key) or 0.0 for result in results], width=0.4, label=label)
     axis.set_xticks(positions, names, rotation=30, ha="right")
@@ -50,3 +51,11 @@ def plot_scores(summary: dict[str, Any], path: Path) -> Path:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(float(value), 4)
+
+
+def _selected_on(result: dict[str, Any]) -> str:
+    """What the selection score was computed on: 'validation (n=10)' or '5 folds (n=50)'."""
+    if result.get("selection_n") is None:
+        return ""
+    folds = result.get("selection_folds", 1)
+    return f"{folds} folds (n={result['selection_n']})" if folds > 1 else f"validation (n={result['selection_n']})"

@@ -142,6 +142,10 @@ class TrainConfig(_Section):
     device: str = Field("auto", pattern=f"^({DEVICE_CHOICES})$", description="Where training, inference and "
                         "embedding run: auto = the CUDA GPU when torch sees one, else the CPU; or cpu, cuda, cuda:N.")
     seed: int = 0
+    processes: int = Field(1, ge=1, description="Data-parallel training processes under torch.distributed, "
+                           "launched as torchrun does: gloo on the CPU (each process gets an equal share of the "
+                           "cores), NCCL on CUDA GPUs (one process per GPU). The gradient of each step is the whole "
+                           "batch's, as with 1.")
     resume: bool = Field(True, description="Resume from the last complete checkpoint of an identical run.")
     keep_checkpoints: bool = Field(False, description="Keep epoch checkpoints after training finishes.")
 

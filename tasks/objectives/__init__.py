@@ -13,7 +13,7 @@ The two here, `masked_lm.MaskedLMObjective` (`target_mlm`) and `domain_adversari
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -73,3 +73,32 @@ class Objective(Protocol):
 def texts_digest(texts: tuple[str, ...]) -> str:
     """A hash of an objective's texts for its fingerprint."""
     return hashlib.sha256("\x00".join(texts).encode()).hexdigest()
+
+
+AuxiliaryLoss = Callable[[int, np.ndarray], torch.Tensor]  # (step, the batch's row indices) -> a further loss
+
+
+def heads_of(runs: list[ObjectiveRun]) -> dict[str, torch.nn.Module]:
+    """The objectives' heads by name, trained and checkpointed beside the model ('model')."""
+    heads: dict[str, torch.nn.Module] = {}
+    for run in runs:
+        clash = set(run.heads) & (set(heads) | {"model"})
+        if clash:
+            raise ValueError(f"training objective head name {min(clash)!r} is taken (by another objective's head, or "
+                             "'model' by the classifier); give each head its own name")
+        heads.update(run.heads)
+    return heads
+
+
+def combined_loss(runs: list[ObjectiveRun], epoch: int, batches_per_epoch: int, epochs: int) -> AuxiliaryLoss:
+    """The objectives' further losses at each step of one epoch, summed in their order."""
+
+    def loss(step: int, batch: np.ndarray) -> torch.Tensor:
+        done = ((epoch - 1) * batches_per_epoch + step + 1) / (epochs * batches_per_epoch)
+        total = None
+        for run in runs:
+            term = run.loss(epoch, step, batch, done)
+            total = term if total is None else total + term
+        return total
+
+    return loss

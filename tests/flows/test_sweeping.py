@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import free_port, start_process, stop_process_group
@@ -56,7 +57,7 @@ def test_a_two_by_two_sweep_runs_each_candidate_on_the_cluster_and_picks_on_vali
     tiny_config.evaluation.baseline = False
     tiny_config.train.epochs = 1
     state = sweep_flow.with_options(task_runner=dask_runner(address, 2))(
-        tiny_config, {"train.learning_rate": ["1e-2", "3e-2"]}, [0, 1], 1, return_state=True)
+        tiny_config, {"train.learning_rate": ["1e-2", "3e-2"]}, [0, 1], 1, "validation", return_state=True)
     summary = state.result()
     results = {result["id"]: result for result in summary["candidates"]}
     assert len(results) == 4 and not [r for r in results.values() if r.get("error")]
@@ -133,10 +134,41 @@ def test_a_worker_killed_mid_sweep_leaves_its_candidate_to_the_other_worker_and_
     killer = threading.Thread(target=kill_worker_b_once_both_candidates_train)
     killer.start()
     summary = sweep_flow.with_options(task_runner=dask_runner(address, 2))(
-        tiny_config, {"train.learning_rate": ["1e-2", "3e-2"]}, None, 1)
+        tiny_config, {"train.learning_rate": ["1e-2", "3e-2"]}, None, 1, "validation")
     killer.join()
     assert killed.is_set(), "the sweep ended before both candidates were training"
     results = summary["candidates"]
     assert len(results) == 2 and not [result for result in results if result.get("error")]
     assert {result["worker"] for result in results} == {workers["worker-a"]}  # the killed one's re-ran on a
     assert summary["winner"] in {result["id"] for result in results}
+
+
+def test_with_few_labelled_target_texts_the_pick_is_made_on_all_of_them_out_of_fold(prefect_harness, tiny_config):
+    """20 labelled target texts (4 in the validation split): each candidate is also trained 4 more times, each time
+    without a fifth of them, and scored on every one of the 20 by a model that did not train on it."""
+    from flows.layout import Layout, read_role
+    from flows.sweeping import sweep_flow
+
+    tiny_config.tracking.enabled = False
+    tiny_config.train.epochs = 1
+    summary = sweep_flow(tiny_config, {"train.learning_rate": ["1e-2", "3e-2"]}, None, 1)  # auto: <= 50 texts
+    results = {result["id"]: result for result in summary["candidates"]}
+    assert len(results) == 2 and not [r for r in results.values() if r.get("error")]
+    shared = Layout(Path(tiny_config.output.dir))
+    labelled = pd.concat([read_role(shared, "target_labeled"), read_role(shared, "target_validation")])
+    assert len(labelled) == 20
+    for name, result in results.items():
+        assert (result["selection_n"], result["selection_folds"]) == (20, 5)
+        root = Path(tiny_config.output.dir) / "sweep" / name
+        held_out = [read_role(Layout(root), "target_validation")] + \
+            [read_role(Layout(root / "folds" / str(fold)), "target_validation") for fold in range(1, 5)]
+        assert sorted(pd.concat(held_out)["text"]) == sorted(labelled["text"])  # each text held out exactly once
+        for fold in range(1, 5):
+            fold_layout = Layout(root / "folds" / str(fold))
+            trained_on = set(read_role(fold_layout, "target_labeled")["text"])
+            assert not trained_on & set(read_role(fold_layout, "target_validation")["text"])
+            assert (fold_layout.model("adapted") / "model.safetensors").is_file()
+    best = max(result["selection_macro_f1"] for result in results.values())
+    assert results[summary["winner"]]["selection_macro_f1"] == best
+    assert summary["why"] == ("best macro-F1 over 5 folds of the 20 labelled target texts (each predicted by the "
+                              "candidate trained without it)")
