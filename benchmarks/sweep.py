@@ -1,16 +1,23 @@
 """What a sweep buys: a 4-candidate sweep on 1 and on 2 local Dask workers, and its cost per candidate against a
 lone run of the same stages.
 
-    .venv/bin/python benchmarks/sweep.py [--params params.yaml] [--set KEY=VALUE ...] [--workers 1,2] [--json PATH]
+    .venv/bin/python benchmarks/sweep.py [--params params.yaml] [--set KEY=VALUE ...] [--workers 1,2]
+        [--threads-per-worker N] [--json PATH]
 
 On the config (default: params.yaml, the embedded default with MiniLM), tracking off, in a scratch directory, the
 grid train.learning_rate = 3e-5,5e-5 x seeds 0,1 (4 candidates):
   1. a lone run: validation and the similarity check, then one candidate's prepare -> train -> evaluate, in this
      process with all the machine's cores (lone_shared_s, lone_candidate_s);
-  2. the sweep on each worker count, from empty outputs (shared stages included): sweep_s[workers].
+  2. the sweep on each worker count, from empty outputs (shared stages included): sweep_s[workers];
+  3. a 2-candidate sweep (seed 0 only) on 1 worker: sweep_2_candidates_s.
   speedup = sweep_s[1] / sweep_s[2]; overhead_per_candidate_pct = what the 1-worker sweep spends beyond the
   shared stages and 4 lone candidates, per candidate, against a lone candidate (the machinery: Prefect task runs
-  on Dask, the copies of the shared outputs, the selection scoring, the report).
+  on Dask, the copies of the shared outputs, the selection scoring, the report). Steps 2 and 3 split that into a
+  fixed cost per sweep (fixed_per_sweep_s: the ephemeral Prefect API, the cluster's start, the workers' imports)
+  and what each further candidate costs (marginal_candidate_s = (4-candidate - 2-candidate sweep) / 2), against a
+  lone candidate: marginal_overhead_pct.
+With --threads-per-worker N every worker, and the lone run, gets N torch threads (N=1: what one more worker buys
+when each has a core of its own); by default each worker gets cores / workers and the lone run all of them.
 Every figure names the machine (CPU model, cores) it ran on.
 """
 
@@ -45,14 +52,14 @@ def scratch_config(base, workdir: Path):
     return config
 
 
-def lone_run(base, workdir: Path) -> tuple[float, float]:
+def lone_run(base, workdir: Path, threads: int) -> tuple[float, float]:
     """(shared stages s, one candidate s): what `adaptflow run` does for one candidate, in this process."""
     import torch
 
     from flows.stage_registry import run_stage
     from tasks.sweep_grid import expand
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(threads)
     config = scratch_config(base, workdir)
     started = time.perf_counter()
     for name in ("validate", "similarity"):
@@ -68,13 +75,13 @@ def lone_run(base, workdir: Path) -> tuple[float, float]:
     return shared, time.perf_counter() - started
 
 
-def sweep_run(base, workdir: Path, workers: int) -> float:
+def sweep_run(base, workdir: Path, workers: int, threads: int, seeds: list[int] = SEEDS) -> float:
     from flows.sweeping import dask_runner, sweep_flow
 
     config = scratch_config(base, workdir)
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     started = time.perf_counter()
-    sweep_flow.with_options(task_runner=dask_runner(None, workers))(config, AXES, SEEDS, threads, "validation")
+    sweep_flow.with_options(task_runner=dask_runner(None, workers))(config, AXES, seeds, threads, "validation")
     return time.perf_counter() - started
 
 
@@ -83,6 +90,8 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE")
     parser.add_argument("--workers", default="1,2", help="worker counts to time (default 1,2)")
+    parser.add_argument("--threads-per-worker", type=int, default=0, help="torch threads of each worker and of the "
+                        "lone run (default: cores / workers, the lone run all cores)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here too")
     args = parser.parse_args()
     from tasks.config import load_config
@@ -90,16 +99,24 @@ def main() -> None:
     base = load_config(args.params if args.params.is_file() else None, args.overrides)
     counts = [int(count) for count in args.workers.split(",")]
     figures: dict = {"machine": machine(), "candidates": len(SEEDS) * len(AXES["train.learning_rate"]),
-                     "overrides": args.overrides, "sweep_s": {}}
+                     "overrides": args.overrides, "threads_per_worker": args.threads_per_worker or "cores / workers",
+                     "sweep_s": {}}
     root = Path(tempfile.mkdtemp(prefix="adaptflow-sweep-bench-"))
     try:
-        figures["lone_shared_s"], figures["lone_candidate_s"] = (round(x, 2) for x in lone_run(base, root / "lone"))
+        lone_threads = args.threads_per_worker or os.cpu_count() or 1
+        figures["lone_shared_s"], figures["lone_candidate_s"] = (round(x, 2) for x in lone_run(base, root / "lone",
+                                                                                              lone_threads))
         print(f"lone run: shared stages {figures['lone_shared_s']} s, one candidate {figures['lone_candidate_s']} s",
               flush=True)
         for count in counts:
-            figures["sweep_s"][count] = round(sweep_run(base, root / f"sweep-{count}", count), 2)
+            figures["sweep_s"][count] = round(sweep_run(base, root / f"sweep-{count}", count,
+                                                        args.threads_per_worker), 2)
             print(f"sweep of {figures['candidates']} on {count} worker(s): {figures['sweep_s'][count]} s", flush=True)
             _write(args.json, figures)
+        if 1 in counts:
+            figures["sweep_2_candidates_s"] = round(sweep_run(base, root / "sweep-2-candidates", 1,
+                                                              args.threads_per_worker, SEEDS[:1]), 2)
+            print(f"sweep of 2 on 1 worker: {figures['sweep_2_candidates_s']} s", flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     figures.update(ratios(figures))
@@ -116,6 +133,11 @@ def ratios(figures: dict) -> dict:
     if 1 in sweeps:
         extra = sweeps[1] - figures["lone_shared_s"] - n * figures["lone_candidate_s"]
         out["overhead_per_candidate_pct"] = round(100 * extra / n / figures["lone_candidate_s"], 1)
+    if 1 in sweeps and "sweep_2_candidates_s" in figures:
+        marginal = (sweeps[1] - figures["sweep_2_candidates_s"]) / (n - 2)
+        out["marginal_candidate_s"] = round(marginal, 2)
+        out["marginal_overhead_pct"] = round(100 * (marginal / figures["lone_candidate_s"] - 1), 1)
+        out["fixed_per_sweep_s"] = round(figures["sweep_2_candidates_s"] - figures["lone_shared_s"] - 2 * marginal, 2)
     return out
 
 

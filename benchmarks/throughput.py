@@ -50,8 +50,9 @@ TRAIN_VARIANTS = {
     "dynamic_padding+bf16": (True, "bf16", False),
     "engine": (True, "auto", True),
 }
-# name -> precision; all but naive go through the engine's sorted, dynamically padded `inference_mode` batches
-INFER_VARIANTS = {"naive": "fp32", "dynamic_padding": "fp32", "engine": "auto"}
+# name -> precision; all but naive go through the engine's sorted, dynamically padded `inference_mode` batches;
+# onnx-int8 is the engine's model exported to ONNX and quantised to int8 (tasks.onnx_inference), in ONNX Runtime
+INFER_VARIANTS = {"naive": "fp32", "dynamic_padding": "fp32", "engine": "auto", "onnx-int8": "fp32"}
 
 
 def load_texts(data_dir: Path, seed: int) -> tuple[Any, tuple[str, ...]]:
@@ -147,6 +148,12 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     else:
         precision = INFER_VARIANTS[name]
         test = roles.target_test["text"].tolist()[: args.infer_texts]
+        if name == "onnx-int8":  # exported and quantised before the clock starts, as the cache has it after a run
+            from tasks.onnx_inference import load_for_inference
+
+            saved = Path(tempfile.mkdtemp(prefix="throughput-int8-"))
+            model.save_pretrained(saved)
+            model = load_for_inference(saved, None, "onnx-int8", saved / "onnx", torch.device("cpu"))
 
         def run(batch: list[str]) -> np.ndarray:
             if name == "naive":
@@ -249,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--accuracy", action="store_true", help="also fine-tune both loops fully and score them")
     parser.add_argument("--epochs", type=int, default=2, help="epochs for --accuracy")
+    parser.add_argument("--int8-accuracy", action="store_true", help="also score each domain's source-only model on "
+                        "the six pairs' target test sets with torch and with int8 ONNX (benchmarks/int8_accuracy.py; "
+                        "its trained models are kept in --int8-work and reused)")
+    parser.add_argument("--int8-work", type=Path, default=None, help="where int8_accuracy.py keeps its models")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of every variant, interleaved; the table "
                         "shows each variant's median round and the ratios of medians")
     parser.add_argument("--variants", help=f"some of {','.join(TRAIN_VARIANTS)} (naive and engine always); "
@@ -274,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
               f"include naive and engine (the ratio's two sides)", file=sys.stderr)
         return 1
     train_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in TRAIN_VARIANTS if name in chosen}
-    infer_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in INFER_VARIANTS if name in chosen}
+    infer_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in INFER_VARIANTS
+                                                   if name in chosen or name == "onnx-int8"}
     for round_ in range(1, args.repeats + 1):  # interleaved: machine drift hits every variant alike
         for name, runs in train_runs.items():
             runs.append(run_variant(args, f"train:{name}"))
@@ -289,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {
         "train_ratio": round(train["engine"]["ex_per_s"] / train["naive"]["ex_per_s"], 3),
         "infer_ratio": round(infer["engine"]["ex_per_s"] / infer["naive"]["ex_per_s"], 3),
+        "infer_ratio_int8": round(infer["onnx-int8"]["ex_per_s"] / infer["naive"]["ex_per_s"], 3),
         "train_ex_per_s": {name: round(r["ex_per_s"], 2) for name, r in train.items()},
         "infer_ex_per_s": {name: round(r["ex_per_s"], 2) for name, r in infer.items()},
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in [*train.values(), *infer.values()]), 1),
@@ -298,7 +311,8 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "steps": args.steps, "batch_size": args.batch_size, "max_length": MAX_LENGTH,
         "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-        "engine_precision": engine_precision,
+        "engine_precision": engine_precision, "cpu_bf16_native": engine_precision == "bf16",
+        "train_target": 3.0 if engine_precision == "bf16" else 2.0,
     }
     print("\n| variant | train ex/s | × naive | inference ex/s | × naive | peak RSS MB |\n|---|---|---|---|---|---|")
     for name, t in train.items():
@@ -306,8 +320,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {t['ex_per_s']:.2f} | {t['ex_per_s'] / train['naive']['ex_per_s']:.2f} | "
               + (f"{i['ex_per_s']:.2f} | {i['ex_per_s'] / infer['naive']['ex_per_s']:.2f}" if i else "– | –")
               + f" | {max(t['peak_rss_mb'], i['peak_rss_mb'] if i else 0):.0f} |")
-    print(f"\ntrain_ratio {figures['train_ratio']:.2f}x, infer_ratio {figures['infer_ratio']:.2f}x (engine / naive, "
-          f"medians of {args.repeats} interleaved round(s))")
+    if "onnx-int8" in infer:
+        print(f"| onnx-int8 (inference) | – | – | {infer['onnx-int8']['ex_per_s']:.2f} | "
+              f"{figures['infer_ratio_int8']:.2f} | {infer['onnx-int8']['peak_rss_mb']:.0f} |")
+    print(f"\ntrain_ratio {figures['train_ratio']:.2f}x (target {figures['train_target']:.1f}x on a CPU "
+          f"{'with' if figures['cpu_bf16_native'] else 'without'} native bf16), infer_ratio "
+          f"{figures['infer_ratio']:.2f}x, infer_ratio_int8 {figures['infer_ratio_int8']:.2f}x (x naive, medians of "
+          f"{args.repeats} interleaved round(s))")
     if args.repeats > 1:
         print(f"per round: train {figures['train_ratio_by_round']}, infer {figures['infer_ratio_by_round']}")
     if args.accuracy:
@@ -315,6 +334,12 @@ def main(argv: list[str] | None = None) -> int:
         for name, scored in figures["accuracy"].items():
             print(f"books -> kitchen, {args.epochs} epochs, seed {args.seed}, {name}: accuracy {scored['accuracy']:.4f} "
                   f"macro-F1 {scored['macro_f1']:.4f} ({scored['seconds']} s)", flush=True)
+    if args.int8_accuracy:
+        from int8_accuracy import WORK, int8_drops
+
+        drops = int8_drops(args.data, args.int8_work or WORK, args.seed)
+        figures["int8_accuracy_drop"] = {pair: row["drop_points"] for pair, row in drops["pairs"].items()}
+        figures["int8_accuracy"] = drops["pairs"]
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")

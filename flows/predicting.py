@@ -11,7 +11,8 @@ from tasks.atomic import safe_csv_frame, write_csv
 from tasks.config import AdaptflowConfig
 from tasks.devices import placement
 from tasks.inference import predict
-from tasks.models import load_classifier_dir, load_tokenizer
+from tasks.models import load_tokenizer
+from tasks.onnx_inference import load_for_inference, resolve_backend
 from tasks.roles import to_examples
 from tasks.tables import read_table
 
@@ -37,7 +38,8 @@ def predict_file(model_uri: str, input_path: Path, output_path: Path | None, con
         labels, scores = served["label"].tolist(), served["score"].to_numpy()
     else:
         device, precision = placement(config.train)
-        model = load_classifier_dir(model_uri).to(device)
+        backend = resolve_backend(config.inference.backend, device, precision)
+        model = load_for_inference(Path(model_uri), None, backend, config.inference.cache_dir, device)
         predicted = predict(model, load_tokenizer(model_uri), texts, config.model.max_length,
                             config.evaluation.batch_size, precision)
         labels, scores = predicted.labels, predicted.scores

@@ -6,16 +6,13 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from flows.mlflow_store import TAG_LIMIT, ensure_reachable, redact, resolve_uri, timed
 from tasks.config import TrackingConfig
-from tasks.promotion import PairedTest, PromotionPolicy, Scores, decide_promotion
+from tasks.promotion import Evidence, PromotionPolicy, Scores, decide_promotion
 from tasks.provenance import dvc_md5, package_versions
 from tasks.results import Registration
 
@@ -25,27 +22,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-SERVED_PACKAGES = ("mlflow", "torch", "transformers", "pandas")  # all the served model imports
+SERVED_PACKAGES = ("mlflow", "torch", "transformers", "pandas", "onnxruntime")  # all the served model imports
 RUN_TAGS_KEPT = ("data.md5.", "git.", "prefect.")  # run tags copied onto the version, with `branch`
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What the gate scores the champion on: the challenger's labelled target test texts with its predictions
-    (columns text, label, predicted), its source hold-out likewise (empty when there is none), the label set."""
-
-    labels: tuple[str, ...]
-    target: pd.DataFrame
-    source: pd.DataFrame
-
-    def paired(self, champion: Any) -> tuple[PairedTest, PairedTest | None]:
-        """Both test sets with the champion's predictions on the same texts beside the challenger's."""
-        def pair(frame: pd.DataFrame) -> PairedTest:
-            theirs = champion.predict(pd.DataFrame({"text": frame["text"].tolist()}))["label"].astype(str).tolist()
-            return PairedTest(frame["text"].tolist(), frame["label"].astype(str).tolist(),
-                              frame["predicted"].astype(str).tolist(), theirs)
-
-        return pair(self.target), pair(self.source) if len(self.source) else None
 
 
 def register_version(tracker: RunTracker, model_dir: Path, scores: Scores, evidence: Evidence,
@@ -64,7 +42,8 @@ def register_version(tracker: RunTracker, model_dir: Path, scores: Scores, evide
 
 @timed
 def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], scores: Scores | None = None) -> str:
-    """Save the model as an MLflow pyfunc (signature, input example, `tasks/serving.py` as its code) and log it as
+    """Save the model as an MLflow pyfunc (signature, input example, `tasks/serving.py` as its code, the HF weights
+    and their int8 ONNX export beside them) and log it as
     the run's logged model `model` (listed under the run page's Logged models, with its target scores; `runs:/ID/model`
     resolves to it); returns its model id."""
     import importlib.util
@@ -76,11 +55,15 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], sc
     config = tracker.config
     example = pd.DataFrame({"text": example_texts[:3] or ["an example text"]})
     signature = infer_signature(example, pd.DataFrame({"label": ["label"], "score": [0.5]}))
-    settings = {"max_length": config.model.max_length, "batch_size": config.evaluation.batch_size}
+    from tasks.onnx_inference import exported
+
+    settings = {"max_length": config.model.max_length, "batch_size": config.evaluation.batch_size,
+                "backend": config.inference.backend}
+    artifacts = {"model_dir": str(model_dir), "onnx_int8": str(exported(model_dir, config.inference.cache_dir, True))}
     with tempfile.TemporaryDirectory(prefix="adaptflow-model-") as scratch:
         saved = Path(scratch) / "model"
         mlflow.pyfunc.save_model(str(saved), python_model=importlib.util.find_spec("tasks.serving").origin,
-                                 artifacts={"model_dir": str(model_dir)}, signature=signature, input_example=example,
+                                 artifacts=artifacts, signature=signature, input_example=example,
                                  model_config=settings, pip_requirements=_requirements())
         return _logged_model(tracker, saved, scores)
 

@@ -67,7 +67,7 @@ def load_classifier(name_or_path: str, labels: tuple[str, ...]):
     path = resolve_model_path(name_or_path)
     check_model_dir(path)
     config = AutoConfig.from_pretrained(path, trust_remote_code=False)
-    existing = _trained_labels(config)
+    existing = trained_labels(config)
     if existing is not None and existing != list(labels):
         raise ModelError(f"{name_or_path}: was trained on labels {existing} but the data has {list(labels)}; "
                          "start from a foundation model or map the data's labels")
@@ -83,7 +83,7 @@ def load_classifier(name_or_path: str, labels: tuple[str, ...]):
         raise ModelError(f"{name_or_path}: cannot load the model ({str(exc).splitlines()[0]})") from None
 
 
-def _trained_labels(config) -> list[str] | None:
+def trained_labels(config) -> list[str] | None:
     """The label names of a fine-tuned classifier, or None for a foundation model (no classification head)."""
     architectures = getattr(config, "architectures", None) or []
     if not any(name.endswith("ForSequenceClassification") for name in architectures):
@@ -101,7 +101,7 @@ def load_classifier_dir(name_or_path: str):
         model = AutoModelForSequenceClassification.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
     except (OSError, ValueError) as exc:
         raise ModelError(f"{name_or_path}: cannot load the model ({str(exc).splitlines()[0]})") from None
-    if _trained_labels(model.config) is None:
+    if trained_labels(model.config) is None:
         raise ModelError(f"{name_or_path}: is not a fine-tuned classifier (no classification head); "
                          "pass the model_dir that adaptflow run printed")
     return model

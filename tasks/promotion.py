@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -116,3 +118,22 @@ def decide_promotion(target: PairedTest | None, source: PairedTest | None, label
                            f"a drop of {drop:.4f}, more than the bound {policy.max_source_drop:.4f}")
         where += f"; source hold-out ({source.fingerprint}) drop {drop:+.4f} within {policy.max_source_drop:.4f}"
     return True, f"{where}; beats it by at least {policy.margin:.4f} with p < {policy.alpha:g}"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate scores the champion on: the challenger's labelled target test texts with its predictions
+    (columns text, label, predicted), its source hold-out likewise (empty when there is none), the label set."""
+
+    labels: tuple[str, ...]
+    target: pd.DataFrame
+    source: pd.DataFrame
+
+    def paired(self, champion: Any) -> tuple[PairedTest, PairedTest | None]:
+        """Both test sets with the champion's predictions on the same texts beside the challenger's."""
+        def pair(frame: pd.DataFrame) -> PairedTest:
+            theirs = champion.predict(pd.DataFrame({"text": frame["text"].tolist()}))["label"].astype(str).tolist()
+            return PairedTest(frame["text"].tolist(), frame["label"].astype(str).tolist(),
+                              frame["predicted"].astype(str).tolist(), theirs)
+
+        return pair(self.target), pair(self.source) if len(self.source) else None

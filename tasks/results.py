@@ -107,6 +107,7 @@ class EvaluationReport(JsonRecord):
     model_dir: str
     baseline_metrics: dict[str, Any] | None = None
     gain: dict[str, float] | None = None
+    backend: str = "torch"  # what labelled the test texts (inference.backend, resolved)
 
 
 @dataclass(frozen=True)

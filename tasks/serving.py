@@ -3,8 +3,10 @@
     mlflow.pyfunc.load_model("models:/adaptflow-classifier@champion").predict(pd.DataFrame({"text": [...]}))
 
 MLflow stores this file with the model ("model from code") and runs it to build the model, so it imports nothing
-from adaptflow: the model loads and predicts wherever `mlflow`, `torch` and `transformers` are installed. The weights
-travel as the `model_dir` artifact (a Hugging Face text classifier), labelled by a `transformers` pipeline.
+from adaptflow: the model loads and predicts wherever `mlflow`, `torch`, `transformers` and `onnxruntime` are
+installed. The weights travel as the `model_dir` artifact (a Hugging Face text classifier) and as `onnx_int8`, their
+int8 ONNX export: on a CPU the int8 graph labels the texts in ONNX Runtime (faster than the fp32 pipeline: see
+BENCHMARKS.md), on a GPU, or with the `backend` setting `torch`, a `transformers` pipeline does.
 A request with no `text` column, or a text that is missing, empty or not a string, is refused with the row named
 (HTTP 400 under `mlflow models serve`).
 """
@@ -30,6 +32,10 @@ class TextClassifier(PythonModel):
         settings = context.model_config or {}
         self.max_length = int(settings.get("max_length", 128))
         self.batch_size = int(settings.get("batch_size", 64))
+        onnx = context.artifacts.get("onnx_int8")
+        if onnx and settings.get("backend", "auto") != "torch" and not torch.cuda.is_available():
+            self.classify = OnnxLabeller(onnx, context.artifacts["model_dir"], self.max_length)
+            return
         self.classify = pipeline("text-classification", model=context.artifacts["model_dir"],
                                  device=0 if torch.cuda.is_available() else -1)
 
@@ -38,6 +44,44 @@ class TextClassifier(PythonModel):
         labelled = self.classify(texts, batch_size=self.batch_size, truncation=True, max_length=self.max_length)
         return pd.DataFrame({"label": [item["label"] for item in labelled],
                              "score": [float(item["score"]) for item in labelled]})
+
+
+class OnnxLabeller:
+    """The int8 ONNX graph in ONNX Runtime, answering as the transformers pipeline does ([{label, score}, ...]):
+    texts sorted by length and padded per batch."""
+
+    def __init__(self, onnx_path: str, model_dir: str, max_length: int) -> None:
+        import onnxruntime
+        import torch
+        from transformers import AutoConfig, AutoTokenizer
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        self.session = onnxruntime.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.id2label = AutoConfig.from_pretrained(model_dir).id2label
+        self.max_length = max_length
+
+    def __call__(self, texts: list[str], batch_size: int, **_: Any) -> list[dict[str, Any]]:
+        import numpy as np
+
+        ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
+        order = sorted(range(len(texts)), key=lambda index: len(ids[index]))
+        labelled: list[dict[str, Any]] = [{}] * len(texts)
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            width = max(len(ids[index]) for index in batch)
+            input_ids = np.full((len(batch), width), self.tokenizer.pad_token_id or 0, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, index in enumerate(batch):
+                input_ids[row, :len(ids[index])], mask[row, :len(ids[index])] = ids[index], 1
+            logits = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
+            probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+            probabilities /= probabilities.sum(axis=1, keepdims=True)
+            for row, index in enumerate(batch):
+                best = int(probabilities[row].argmax())
+                labelled[index] = {"label": self.id2label[best], "score": float(probabilities[row, best])}
+        return labelled
 
 
 def checked_texts(model_input: Any) -> list[str]:

@@ -17,12 +17,14 @@ from tasks.results import EvaluationReport, TrainSummary, ValidationSummary
 def evaluate(config: AdaptflowConfig, validation: ValidationSummary, adapted: TrainSummary,
              baseline: TrainSummary | None = None) -> EvaluationReport:
     """Metrics of each model on the target test set, the adapted model's predictions, confusion matrices and
-    training curves."""
-    from tasks.models import load_classifier, load_tokenizer
+    training curves; both models labelled by the `inference.backend` (tasks.onnx_inference)."""
+    from tasks.models import load_tokenizer
+    from tasks.onnx_inference import load_for_inference, resolve_backend
 
     layout = layout_of(config)
     labels, test, source_test = read_labels(layout), read_role(layout, "target_test"), read_role(layout, "source_test")
     device, precision = placement(config.train)
+    backend = resolve_backend(config.inference.backend, device, precision)
     results: dict[str, dict[str, Any]] = {}
     for trained in (adapted, baseline):
         if trained is None:
@@ -30,7 +32,8 @@ def evaluate(config: AdaptflowConfig, validation: ValidationSummary, adapted: Tr
         model_dir = layout.model(trained.role)
         if not model_dir.is_dir():
             raise DataError(f"{model_dir}: no trained model; run the train stages first")
-        model, tokenizer = load_classifier(str(model_dir), labels).to(device), load_tokenizer(str(model_dir))
+        model = load_for_inference(model_dir, labels, backend, config.inference.cache_dir, device)
+        tokenizer = load_tokenizer(str(model_dir))
 
         def score(frame):
             return predict(model, tokenizer, frame["text"].tolist(), config.model.max_length,
@@ -51,6 +54,6 @@ def evaluate(config: AdaptflowConfig, validation: ValidationSummary, adapted: Tr
     plot_training_curves({trained.role: trained.history for trained in (adapted, baseline) if trained is not None},
                          layout.reports / "training_curves.png")
     report = EvaluationReport(results["adapted"], str(layout.model("adapted")), results.get("baseline"),
-                              gain(results["adapted"], results.get("baseline")))
+                              gain(results["adapted"], results.get("baseline")), backend)
     write_json(layout.metrics, report.to_dict())
     return report

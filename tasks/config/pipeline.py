@@ -5,6 +5,7 @@ from __future__ import annotations
 from tasks.config.sections import (
     DataConfig,
     EvaluationConfig,
+    InferenceConfig,
     ModelConfig,
     OutputConfig,
     SimilarityConfig,
@@ -28,5 +29,6 @@ class AdaptflowConfig(_Section):
     strategy: StrategyConfig = StrategyConfig()
     train: TrainConfig = TrainConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    inference: InferenceConfig = InferenceConfig()
     output: OutputConfig = OutputConfig()
     tracking: TrackingConfig = TrackingConfig()

@@ -157,6 +157,15 @@ class EvaluationConfig(_Section):
     batch_size: int = Field(64, ge=1)
 
 
+class InferenceConfig(_Section):
+    """What labels texts in evaluation and `adaptflow predict` (tasks.onnx_inference)."""
+
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto", description="torch (the engine), onnx (ONNX Runtime, fp32) or onnx-int8 (its weights quantised to "
+        "int8); auto = torch on a GPU or a CPU with native bf16, onnx-int8 on a CPU without (measured fastest there).")
+    cache_dir: Path = Field(Path(".adaptflow-cache/onnx"), description="Where ONNX exports are kept, by weights hash.")
+
+
 class OutputConfig(_Section):
     """Where the run writes its data splits, models and reports."""
 

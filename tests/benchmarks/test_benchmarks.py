@@ -81,3 +81,11 @@ def test_auto_decides_once_and_reuses_a_forced_branch_that_already_ran(tmp_path,
     rows = {row["method"]: row for row in json.loads((tmp_path / "all.json").read_text())}
     assert rows["auto"]["reused_from"] == branch and rows[branch]["branch"] == branch  # not a retrain
     assert rows["auto"]["accuracy"] == rows[branch]["accuracy"]
+
+
+def test_the_sweep_benchmark_splits_the_machinery_into_a_fixed_cost_per_sweep_and_one_per_candidate():
+    figures = {"sweep_s": {1: 100.0}, "sweep_2_candidates_s": 57.0, "candidates": 4, "lone_shared_s": 10.0,
+               "lone_candidate_s": 20.0}
+    # two more candidates cost 43 s: 21.5 s each, 7.5 % over a lone one; 57 - 10 - 2 x 21.5 = 4 s fixed per sweep
+    assert ratios(figures) == {"overhead_per_candidate_pct": 12.5, "marginal_candidate_s": 21.5,
+                               "marginal_overhead_pct": 7.5, "fixed_per_sweep_s": 4.0}

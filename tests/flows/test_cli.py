@@ -85,6 +85,18 @@ def test_predict_writes_rows_with_label_and_score(tmp_path, tiny_config, capsys)
     assert set(labelled["label"]) <= {"negative", "positive"}
     assert labelled["text"][0].startswith("'=")  # a formula is neutralised in the CSV we write
     assert labelled["score"].between(0.5, 1.0).all()
+    # the same rows through ONNX Runtime: the fp32 export answers as torch does; int8 labels them too
+    for backend in ("onnx", "onnx-int8"):
+        again = tmp_path / f"labelled-{backend}.csv"
+        assert main(["predict", "--model", model, "--input", str(rows), "--output", str(again),
+                     "--set", f"inference.backend={backend}",
+                     "--set", f"inference.cache_dir={tmp_path / 'onnx'}"]) == 0
+        other = pd.read_csv(again)
+        assert set(other["label"]) <= {"negative", "positive"} and len(other) == 3
+        if backend == "onnx":
+            assert other["label"].tolist() == labelled["label"].tolist()
+            assert (other["score"] - labelled["score"]).abs().max() < 2e-3  # torch: bf16 where native
+    assert sorted(path.name for path in (tmp_path / "onnx").glob("*/*")) == ["model.int8.onnx", "model.onnx"]
 
 
 def test_predict_with_a_model_that_is_not_a_classifier_is_refused(tmp_path, tiny_model_dir, capsys):

@@ -1,0 +1,83 @@
+"""Inference through ONNX Runtime: the export answers as the torch model does, int8 nearly so and smaller, each
+model is exported once, bad input stays bounded, and the backend that `auto` picks follows the CPU."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tasks.errors import ModelError
+from tasks.inference import predict, predict_probabilities
+from tasks.models import load_classifier_dir, load_tokenizer
+from tasks.onnx_inference import OnnxClassifier, load_for_inference, resolve_backend
+
+TEXTS = ["great kettle", "broke in a week", "the lid does not seal and the handle got hot", "ok"]
+CPU = torch.device("cpu")
+
+
+def torch_probabilities(model_dir, texts):
+    return predict_probabilities(load_classifier_dir(str(model_dir)), load_tokenizer(str(model_dir)), texts, 48)
+
+
+def test_the_fp32_export_gives_the_torch_models_probabilities(classifier_dir, tmp_path):
+    model = load_for_inference(classifier_dir, ("negative", "positive"), "onnx", tmp_path, CPU)
+    assert isinstance(model, OnnxClassifier) and model.path.name == "model.onnx"
+    onnx = predict_probabilities(model, load_tokenizer(str(classifier_dir)), TEXTS, 48)
+    assert np.abs(onnx - torch_probabilities(classifier_dir, TEXTS)).max() < 1e-5
+
+
+def test_int8_is_a_quarter_of_the_size_and_close_to_the_torch_model(classifier_dir, tmp_path):
+    model = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU)
+    assert model.path.name == "model.int8.onnx"
+    assert model.path.stat().st_size < model.path.with_name("model.onnx").stat().st_size / 2
+    predicted = predict(model, load_tokenizer(str(classifier_dir)), TEXTS, 48)
+    assert predicted.probabilities.shape == (4, 2) and set(predicted.labels) <= {"negative", "positive"}
+    assert np.abs(predicted.probabilities - torch_probabilities(classifier_dir, TEXTS)).max() < 0.05
+
+
+def test_each_model_is_exported_once_and_a_retrained_one_again(classifier_dir, tmp_path):
+    first = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU).path
+    written = first.stat().st_mtime_ns
+    assert load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU).path == first
+    assert first.stat().st_mtime_ns == written
+    assert sorted(path.name for path in first.parent.iterdir()) == ["model.int8.onnx", "model.onnx"]  # no temp left
+    changed = tmp_path / "retrained"
+    model = load_classifier_dir(str(classifier_dir))
+    with torch.no_grad():
+        model.classifier.bias.add_(1.0)
+    model.save_pretrained(changed)
+    load_tokenizer(str(classifier_dir)).save_pretrained(changed)
+    assert load_for_inference(changed, None, "onnx-int8", tmp_path, CPU).path != first
+
+
+def test_empty_and_ten_times_max_length_texts_are_labelled_within_max_length(classifier_dir, tmp_path):
+    model = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU)
+    seen = []
+    original = model.session.run
+    model.session.run = lambda names, feed: seen.append(feed["input_ids"].shape) or original(names, feed)
+    predicted = predict(model, load_tokenizer(str(classifier_dir)), ["", "word " * 480], 48)
+    assert len(predicted.labels) == 2 and max(width for _, width in seen) <= 48
+
+
+def test_a_model_trained_on_other_labels_or_without_a_head_is_refused(classifier_dir, tiny_model_dir, tmp_path):
+    with pytest.raises(ModelError, match=r"was trained on labels \['negative', 'positive'\] but the data has"):
+        load_for_inference(classifier_dir, ("bad", "good"), "onnx-int8", tmp_path, CPU)
+    with pytest.raises(ModelError, match="is not a fine-tuned classifier"):
+        load_for_inference(tiny_model_dir, None, "onnx-int8", tmp_path, CPU)
+    assert not list(tmp_path.iterdir())  # nothing exported for a refused model
+
+
+@pytest.mark.parametrize(("setting", "device", "precision", "expected"), [
+    ("auto", "cpu", "fp32", "onnx-int8"), ("auto", "cpu", "bf16", "torch"), ("auto", "cuda", "bf16", "torch"),
+    ("auto", "cuda", "fp32", "torch"), ("onnx", "cpu", "bf16", "onnx"), ("torch", "cpu", "fp32", "torch")])
+def test_auto_is_int8_only_on_a_cpu_without_native_bf16(setting, device, precision, expected):
+    assert resolve_backend(setting, torch.device(device), precision) == expected
+
+
+def test_the_export_keeps_the_label_mapping(classifier_dir, tmp_path):
+    model = load_for_inference(classifier_dir, None, "onnx", tmp_path, CPU)
+    assert model.config.id2label == {0: "negative", 1: "positive"}
+    assert json.loads((classifier_dir / "config.json").read_text())["id2label"] == {"0": "negative", "1": "positive"}
