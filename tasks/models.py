@@ -83,6 +83,13 @@ def load_classifier(name_or_path: str, labels: tuple[str, ...]):
         raise ModelError(f"{name_or_path}: cannot load the model ({str(exc).splitlines()[0]})") from None
 
 
+def new_head(name_or_path: str) -> bool:
+    """Whether `load_classifier` gives this model a new classification head (a foundation model: no trained one)."""
+    from transformers import AutoConfig
+
+    return trained_labels(AutoConfig.from_pretrained(resolve_model_path(name_or_path), trust_remote_code=False)) is None
+
+
 def trained_labels(config) -> list[str] | None:
     """The label names of a fine-tuned classifier, or None for a foundation model (no classification head)."""
     architectures = getattr(config, "architectures", None) or []

@@ -12,15 +12,22 @@ from tasks.errors import TrainingError
 
 
 def make_optimizer(model: torch.nn.Module, config: TrainConfig, total_steps: int):
-    """AdamW over `model`'s trainable parameters and its warm-up + linear-decay schedule over `total_steps`."""
+    """AdamW over `model`'s trainable parameters (the head's at `head_learning_rate` when set) and its warm-up +
+    linear-decay schedule over `total_steps`."""
     from transformers import get_linear_schedule_with_warmup
 
-    decay, no_decay = [], []
+    from tasks.linear_probe import head_parameter_ids
+
+    head = head_parameter_ids(model) if config.head_learning_rate is not None else set()
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
-            (no_decay if parameter.ndim < 2 or "LayerNorm" in name else decay).append(parameter)
+            decays = not (parameter.ndim < 2 or "LayerNorm" in name)
+            groups.setdefault((id(parameter) in head, decays), []).append(parameter)
     optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [{"params": params, "weight_decay": config.weight_decay if decays else 0.0,
+          "lr": config.head_learning_rate if in_head else config.learning_rate}
+         for (in_head, decays), params in sorted(groups.items(), key=lambda item: (item[0][0], not item[0][1]))],
         lr=config.learning_rate,
     )
     warmup = round(config.warmup_ratio * total_steps)

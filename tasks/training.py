@@ -28,7 +28,8 @@ from tasks.early_stopping import fresh_state, should_stop, track_best
 from tasks.errors import TrainingError
 from tasks.evaluation import compute_metrics
 from tasks.inference import predict
-from tasks.models import load_classifier, load_tokenizer
+from tasks.linear_probe import fit_head
+from tasks.models import load_classifier, load_tokenizer, new_head
 from tasks.objectives import AuxiliaryLoss, Objective, ObjectiveRun, TrainingContext, combined_loss, heads_of
 from tasks.optimizer import make_optimizer, normalised_weights
 from tasks.progress import EpochProgress
@@ -72,6 +73,11 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(model_name)
     model = load_classifier(model_name, labels)
+    if config.head_init == "probe" and group.writes and new_head(model_name) and \
+            latest_checkpoint(checkpoint_root / key) is None:  # a resumed run restores its head
+        fit_head(model.to(device), tokenize(tokenizer, train["text"].tolist(), max_length),
+                 torch.tensor([labels.index(label) for label in train["label"]]), normalised_weights(train),
+                 pad_id_of(tokenizer), device, precision)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     context = TrainingContext(model, tokenizer, train, max_length, config.batch_size, config.seed, device, precision)
