@@ -56,14 +56,13 @@ def dask_runner(address: str | None, workers: int):
 def run_candidate(config: AdaptflowConfig, candidate_id: str, threads: int) -> dict[str, Any]:
     """prepare -> train -> evaluate for one candidate, then its selection score on the target validation split.
     Retried once (a new attempt, on whichever worker is alive) when its worker dies."""
-    import torch
-
     from flows.stage_registry import run_stage
+    from tasks.devices import torch_threads
 
-    torch.set_num_threads(threads)
     started, began = time.perf_counter(), time.time()
-    prepared, _, report = (run_stage(config, name) for name in ("prepare", "train", "evaluate"))
-    true, predicted = _validation_predictions(config)
+    with torch_threads(threads):
+        prepared, _, report = (run_stage(config, name) for name in ("prepare", "train", "evaluate"))
+        true, predicted = _validation_predictions(config)
     selection = pooled_macro_f1([(true, predicted)], read_labels(layout_of(config))) if true else None
     return {"id": candidate_id, "selection_macro_f1": selection, "selection_n": len(true),
             "validation": (true, predicted),
@@ -75,14 +74,13 @@ def run_candidate(config: AdaptflowConfig, candidate_id: str, threads: int) -> d
 @task(name="fine-tune-fold", retries=1, retry_delay_seconds=2, persist_result=False)
 def run_fold(config: AdaptflowConfig, threads: int) -> tuple[list[str], list[str]]:
     """One k-fold run of a candidate: prepare -> train without its fold, then (true, predicted) labels of the fold."""
-    import torch
-
     from flows.stage_registry import run_stage
+    from tasks.devices import torch_threads
 
-    torch.set_num_threads(threads)
-    for name in ("prepare", "train"):
-        run_stage(config, name)
-    return _validation_predictions(config)
+    with torch_threads(threads):
+        for name in ("prepare", "train"):
+            run_stage(config, name)
+        return _validation_predictions(config)
 
 
 def _validation_predictions(config: AdaptflowConfig) -> tuple[list[str], list[str]]:

@@ -7,7 +7,8 @@ with bf16 support; a CPU with AVX512-BF16 or AMX), else fp32. Batches are built 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import torch
 
@@ -63,3 +64,15 @@ def device_of(model: torch.nn.Module) -> torch.device:
 def to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     """`batch` with every tensor on `device` (non-blocking from the CPU)."""
     return {key: value.to(device, non_blocking=True) for key, value in batch.items()}
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads set to `threads` inside the block and restored after: the setting is process-wide,
+    so a task that sets it in a thread pool would otherwise leave every later fine-tune in the process on it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from tests.conftest import free_port, start_process, stop_process_group
 
@@ -151,7 +152,9 @@ def test_with_few_labelled_target_texts_the_pick_is_made_on_all_of_them_out_of_f
 
     tiny_config.tracking.enabled = False
     tiny_config.train.epochs = 1
+    torch.set_num_threads(2)
     summary = sweep_flow(tiny_config, {"train.learning_rate": ["1e-2", "3e-2"]}, None, 1)  # auto: <= 50 texts
+    assert torch.get_num_threads() == 2  # the candidates' 1 thread was theirs only: later runs here keep 2
     results = {result["id"]: result for result in summary["candidates"]}
     assert len(results) == 2 and not [r for r in results.values() if r.get("error")]
     shared = Layout(Path(tiny_config.output.dir))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from tasks.config import build_config
-from tasks.devices import autocast, device_of, resolve_device, resolve_precision, to_device
+from tasks.devices import autocast, device_of, resolve_device, resolve_precision, to_device, torch_threads
 from tasks.errors import ConfigError
 
 
@@ -60,3 +60,11 @@ def test_batches_move_to_the_models_device_and_autocast_matches_it():
         assert torch.is_autocast_enabled(device.type)
     with autocast("fp32", device):
         assert not torch.is_autocast_enabled(device.type)
+
+
+def test_torch_threads_hold_inside_the_block_only_even_when_it_fails():
+    torch.set_num_threads(2)
+    with pytest.raises(RuntimeError), torch_threads(1):
+        assert torch.get_num_threads() == 1
+        raise RuntimeError("a candidate failed")
+    assert torch.get_num_threads() == 2
