@@ -7,6 +7,7 @@ with bf16 support; a CPU with AVX512-BF16 or AMX), else fp32. Batches are built 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -68,11 +69,23 @@ def to_device(batch: Mapping[str, torch.Tensor], device: torch.device) -> dict[s
 
 @contextmanager
 def torch_threads(threads: int) -> Iterator[None]:
-    """torch's intra-op threads set to `threads` inside the block and restored after: the setting is process-wide,
-    so a task that sets it in a thread pool would otherwise leave every later fine-tune in the process on it."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    """torch's intra-op threads set to `threads` inside the block, and the process's own count back once the last
+    block open in any thread ends: the setting is process-wide, so candidates that set it in a thread pool would
+    otherwise leave every later fine-tune in the process on their count."""
+    with _THREADS_LOCK:
+        if not _OPEN_BLOCKS:
+            _SAVED_THREADS.append(torch.get_num_threads())
+        _OPEN_BLOCKS.append(threads)
+        torch.set_num_threads(threads)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        with _THREADS_LOCK:
+            _OPEN_BLOCKS.pop()
+            if not _OPEN_BLOCKS:
+                torch.set_num_threads(_SAVED_THREADS.pop())
+
+
+_THREADS_LOCK = threading.Lock()
+_OPEN_BLOCKS: list[int] = []
+_SAVED_THREADS: list[int] = []

@@ -68,3 +68,29 @@ def test_torch_threads_hold_inside_the_block_only_even_when_it_fails():
         assert torch.get_num_threads() == 1
         raise RuntimeError("a candidate failed")
     assert torch.get_num_threads() == 2
+
+
+def test_torch_threads_opened_in_two_threads_at_once_leave_the_count_of_before_them():
+    import threading
+
+    torch.set_num_threads(2)
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with torch_threads(1):
+            first_in.set()
+            second_in.wait(10)
+        first_out.set()
+
+    def second():
+        first_in.wait(10)
+        with torch_threads(1):
+            second_in.set()
+            first_out.wait(10)  # the first block ends while this one is open
+
+    workers = [threading.Thread(target=first), threading.Thread(target=second)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(20)
+    assert torch.get_num_threads() == 2
