@@ -6,16 +6,16 @@ lone run of the same stages.
 
 On the config (default: params.yaml, the embedded default with MiniLM), tracking off, in a scratch directory, the
 grid train.learning_rate = 3e-5,5e-5 x seeds 0,1 (4 candidates):
-  1. a lone run: validation and the similarity check, then one candidate's prepare -> train -> evaluate, in this
-     process with all the machine's cores (lone_shared_s, lone_candidate_s);
+  1. lone runs: validation and the similarity check, then each candidate's prepare -> train -> evaluate, one
+     after another in this process with all the machine's cores (lone_shared_s, lone_candidates_s);
   2. the sweep on each worker count, from empty outputs (shared stages included): sweep_s[workers];
   3. a 2-candidate sweep (seed 0 only) on 1 worker: sweep_2_candidates_s.
   speedup = sweep_s[1] / sweep_s[2]; overhead_per_candidate_pct = what the 1-worker sweep spends beyond the
-  shared stages and 4 lone candidates, per candidate, against a lone candidate (the machinery: Prefect task runs
-  on Dask, the copies of the shared outputs, the selection scoring, the report). Steps 2 and 3 split that into a
-  fixed cost per sweep (fixed_per_sweep_s: the ephemeral Prefect API, the cluster's start, the workers' imports)
-  and what each further candidate costs (marginal_candidate_s = (4-candidate - 2-candidate sweep) / 2), against a
-  lone candidate: marginal_overhead_pct.
+  shared stages and the 4 candidates' lone times, in percent of those (the machinery: Prefect task runs on Dask,
+  the copies of the shared outputs, the selection scoring, the report). Steps 2 and 3 split that into a fixed
+  cost per sweep (fixed_per_sweep_s: the ephemeral Prefect API, the cluster's start, the workers' imports) and
+  what the two further candidates cost (marginal_candidates_s = 4-candidate - 2-candidate sweep) against their
+  lone times: marginal_overhead_pct.
 With --threads-per-worker N every worker, and the lone run, gets N torch threads (N=1: what one more worker buys
 when each has a core of its own); by default each worker gets cores / workers and the lone run all of them.
 Every figure names the machine (CPU model, cores) it ran on.
@@ -52,11 +52,14 @@ def scratch_config(base, workdir: Path):
     return config
 
 
-def lone_run(base, workdir: Path, threads: int) -> tuple[float, float]:
-    """(shared stages s, one candidate s): what `adaptflow run` does for one candidate, in this process."""
+def lone_run(base, workdir: Path, threads: int) -> tuple[float, dict[str, float]]:
+    """(shared stages s, {candidate: s}): what `adaptflow run` does for each candidate, one after another in this
+    process (candidates differ in cost: a higher learning rate makes more confident pseudo-labels, so a longer
+    self-training round)."""
     import torch
 
     from flows.stage_registry import run_stage
+    from flows.sweep_workspace import share_upstream
     from tasks.sweep_grid import expand
 
     torch.set_num_threads(threads)
@@ -65,14 +68,14 @@ def lone_run(base, workdir: Path, threads: int) -> tuple[float, float]:
     for name in ("validate", "similarity"):
         run_stage(config, name)
     shared = time.perf_counter() - started
-    (candidate, *_) = expand(config, AXES, SEEDS)
-    from flows.sweep_workspace import share_upstream
-
-    share_upstream(config, candidate.config)
-    started = time.perf_counter()
-    for name in ("prepare", "train", "evaluate"):
-        run_stage(candidate.config, name)
-    return shared, time.perf_counter() - started
+    seconds = {}
+    for candidate in expand(config, AXES, SEEDS):
+        share_upstream(config, candidate.config)
+        started = time.perf_counter()
+        for name in ("prepare", "train", "evaluate"):
+            run_stage(candidate.config, name)
+        seconds[candidate.id] = round(time.perf_counter() - started, 2)
+    return shared, seconds
 
 
 def sweep_run(base, workdir: Path, workers: int, threads: int, seeds: list[int] = SEEDS) -> float:
@@ -104,9 +107,9 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="adaptflow-sweep-bench-"))
     try:
         lone_threads = args.threads_per_worker or os.cpu_count() or 1
-        figures["lone_shared_s"], figures["lone_candidate_s"] = (round(x, 2) for x in lone_run(base, root / "lone",
-                                                                                              lone_threads))
-        print(f"lone run: shared stages {figures['lone_shared_s']} s, one candidate {figures['lone_candidate_s']} s",
+        shared, figures["lone_candidates_s"] = lone_run(base, root / "lone", lone_threads)
+        figures["lone_shared_s"] = round(shared, 2)
+        print(f"lone runs: shared stages {figures['lone_shared_s']} s, candidates {figures['lone_candidates_s']}",
               flush=True)
         for count in counts:
             figures["sweep_s"][count] = round(sweep_run(base, root / f"sweep-{count}", count,
@@ -125,19 +128,23 @@ def main() -> None:
 
 
 def ratios(figures: dict) -> dict:
-    """The speed-up of 2 workers over 1 and the 1-worker sweep's overhead per candidate (percent of a lone one)."""
-    sweeps, n = figures["sweep_s"], figures["candidates"]
+    """The speed-up of 2 workers over 1, and what the 1-worker sweep spends beyond the shared stages and the same
+    candidates run alone, in percent of those candidates' lone time: in all, and for the 2 candidates a 4-candidate
+    sweep has beyond a 2-candidate one (the fixed cost of a sweep left out)."""
+    sweeps, lone = figures["sweep_s"], figures["lone_candidates_s"]
     out = {}
     if 1 in sweeps and 2 in sweeps:
         out["speedup_2_workers"] = round(sweeps[1] / sweeps[2], 3)
     if 1 in sweeps:
-        extra = sweeps[1] - figures["lone_shared_s"] - n * figures["lone_candidate_s"]
-        out["overhead_per_candidate_pct"] = round(100 * extra / n / figures["lone_candidate_s"], 1)
+        extra = sweeps[1] - figures["lone_shared_s"] - sum(lone.values())
+        out["overhead_per_candidate_pct"] = round(100 * extra / sum(lone.values()), 1)
     if 1 in sweeps and "sweep_2_candidates_s" in figures:
-        marginal = (sweeps[1] - figures["sweep_2_candidates_s"]) / (n - 2)
-        out["marginal_candidate_s"] = round(marginal, 2)
-        out["marginal_overhead_pct"] = round(100 * (marginal / figures["lone_candidate_s"] - 1), 1)
-        out["fixed_per_sweep_s"] = round(figures["sweep_2_candidates_s"] - figures["lone_shared_s"] - 2 * marginal, 2)
+        later = [seconds for name, seconds in lone.items() if not name.endswith(f"seed-{SEEDS[0]}")]
+        marginal = sweeps[1] - figures["sweep_2_candidates_s"]
+        out["marginal_candidates_s"] = round(marginal, 2)
+        out["marginal_overhead_pct"] = round(100 * (marginal / sum(later) - 1), 1)
+        out["fixed_per_sweep_s"] = round(sweeps[1] - figures["lone_shared_s"] - sum(lone.values()) - (marginal -
+                                                                                                     sum(later)), 2)
     return out
 
 

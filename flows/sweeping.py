@@ -49,7 +49,24 @@ def dask_runner(address: str | None, workers: int):
         return DaskTaskRunner(address=address)
     dask.config.set(WORKER_ENVIRON)  # read when the cluster spawns its workers, in this process
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
-                                         "resources": {FINE_TUNE: 1}, "dashboard_address": None})
+                                         "resources": {FINE_TUNE: 1}, "dashboard_address": None,
+                                         "env": {"PREFECT_API_URL": api_url()}})
+
+
+def api_url() -> str:
+    """The Prefect API this process reports to: the configured one, or its ephemeral server (started here if it is
+    not yet). Local workers get it, so the candidates' task runs and logs reach the flow's API and UI; without it
+    each worker started an ephemeral server of its own that vanished with the worker, and ran its background
+    services beside the fine-tune (BENCHMARKS.md, "Sweeps on Dask")."""
+    from prefect.settings import get_current_settings
+
+    if url := get_current_settings().api.url:
+        return url
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the same instance Prefect's client uses for the ephemeral API
+    server.start()
+    return server.api_url
 
 
 @task(name="fine-tune-candidate", retries=1, retry_delay_seconds=2, persist_result=False)

@@ -21,10 +21,14 @@ def test_ratios_pair_the_engine_with_the_naive_loop_of_the_same_round():
     assert paired_ratios(runs) == [2.0, 2.5]
 
 
-def test_the_sweep_benchmark_reports_the_speed_up_and_what_the_machinery_adds_per_candidate():
-    figures = {"sweep_s": {1: 100.0, 2: 55.0}, "candidates": 4, "lone_shared_s": 10.0, "lone_candidate_s": 20.0}
-    # 1 worker: 100 s = 10 s shared + 4 x 20 s + 10 s of machinery: 2.5 s per candidate, 12.5 % of one
-    assert ratios(figures) == {"speedup_2_workers": 1.818, "overhead_per_candidate_pct": 12.5}
+LONE = {"learning_rate-3e-5_seed-0": 20.0, "learning_rate-3e-5_seed-1": 20.0, "learning_rate-5e-5_seed-0": 30.0,
+        "learning_rate-5e-5_seed-1": 30.0}
+
+
+def test_the_sweep_benchmark_reports_the_speed_up_and_what_the_machinery_adds_to_the_candidates_lone_time():
+    figures = {"sweep_s": {1: 120.0, 2: 66.0}, "candidates": 4, "lone_shared_s": 10.0, "lone_candidates_s": LONE}
+    # 1 worker: 120 s = 10 s shared + 100 s of candidates alone + 10 s of machinery: 10 % of the candidates' time
+    assert ratios(figures) == {"speedup_2_workers": 1.818, "overhead_per_candidate_pct": 10.0}
 
 
 def test_adaptation_variants_override_the_benchmark_config(tmp_path):
@@ -84,8 +88,9 @@ def test_auto_decides_once_and_reuses_a_forced_branch_that_already_ran(tmp_path,
 
 
 def test_the_sweep_benchmark_splits_the_machinery_into_a_fixed_cost_per_sweep_and_one_per_candidate():
-    figures = {"sweep_s": {1: 100.0}, "sweep_2_candidates_s": 57.0, "candidates": 4, "lone_shared_s": 10.0,
-               "lone_candidate_s": 20.0}
-    # two more candidates cost 43 s: 21.5 s each, 7.5 % over a lone one; 57 - 10 - 2 x 21.5 = 4 s fixed per sweep
-    assert ratios(figures) == {"overhead_per_candidate_pct": 12.5, "marginal_candidate_s": 21.5,
-                               "marginal_overhead_pct": 7.5, "fixed_per_sweep_s": 4.0}
+    figures = {"sweep_s": {1: 120.0}, "sweep_2_candidates_s": 67.0, "candidates": 4, "lone_shared_s": 10.0,
+               "lone_candidates_s": LONE}
+    # the seed-1 candidates took 50 s alone and 53 s more in the sweep (6 % over); 10 s of machinery in all, so
+    # 7 s is fixed per sweep
+    assert ratios(figures) == {"overhead_per_candidate_pct": 10.0, "marginal_candidates_s": 53.0,
+                               "marginal_overhead_pct": 6.0, "fixed_per_sweep_s": 7.0}

@@ -175,3 +175,45 @@ def test_with_few_labelled_target_texts_the_pick_is_made_on_all_of_them_out_of_f
     assert results[summary["winner"]]["selection_macro_f1"] == best
     assert summary["why"] == ("best macro-F1 over 5 folds of the 20 labelled target texts (each predicted by the "
                               "candidate trained without it)")
+
+
+LOCAL_CLUSTER_SCRIPT = '''
+import json, os
+from prefect import flow, task
+from prefect.client.orchestration import get_client
+
+@task
+def where():
+    return os.environ.get("PREFECT_API_URL")
+
+if __name__ == "__main__":
+    from flows.sweeping import dask_runner
+
+    @flow
+    def probe():
+        return where.submit().result()
+
+    reported = probe.with_options(task_runner=dask_runner(None, 1))()
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs()
+        print(json.dumps({"worker_api": reported, "flow_api": str(client.api_url).rstrip("/"),
+                          "task_runs": [run.name for run in runs]}))
+'''
+
+
+def test_a_local_cluster_started_without_a_prefect_api_reports_its_tasks_to_the_flows_own(tmp_path):
+    """No PREFECT_API_URL: the flow starts an ephemeral API, and the local Dask workers report there (the task run
+    is in it) instead of each starting an ephemeral API of its own."""
+    import subprocess
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    (tmp_path / "probe.py").write_text(LOCAL_CLUSTER_SCRIPT, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(tmp_path / "probe.py")], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["worker_api"] == answer["flow_api"]
+    assert answer["worker_api"].startswith("http://127.0.0.1:")
+    assert [name for name in answer["task_runs"] if name.startswith("where-")]
+    assert done.stderr.count("Starting temporary server") == 1
