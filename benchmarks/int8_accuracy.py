@@ -1,5 +1,6 @@
 """What int8 inference costs in accuracy: the source-only model of each domain, scored on the other two domains'
-400-text target test sets by the torch engine and by its int8 ONNX export, side by side.
+400-text target test sets by the torch engine (at its precision, and in fp32: the weights the export starts from)
+and by its int8 ONNX export, side by side.
 
     python benchmarks/int8_accuracy.py --data ../shared/data/amazon-msd --json int8.json [--work DIR]
 
@@ -51,18 +52,23 @@ def int8_drops(data: Path, work: Path, seed: int = 0, out: Path | None = None,
         device, precision = placement(config.train)
         tokenizer, texts = load_tokenizer(str(trained.model_dir)), roles.target_test["text"].tolist()
         scored = {}
-        for backend in ("torch", "onnx-int8"):
+        for backend, at in (("torch", precision), ("torch", "fp32"), ("onnx-int8", precision)):
             model = load_for_inference(trained.model_dir, roles.labels, backend, work / "onnx", device)
-            predicted = predict(model, tokenizer, texts, config.model.max_length, 64, precision)
-            scored[backend] = compute_metrics(roles.target_test["label"].tolist(), predicted.labels, roles.labels)
+            predicted = predict(model, tokenizer, texts, config.model.max_length, 64, at)
+            scored[backend if backend != "torch" or at == precision else "torch-fp32"] = compute_metrics(
+                roles.target_test["label"].tolist(), predicted.labels, roles.labels)
         drop = 100 * (scored["torch"]["accuracy"] - scored["onnx-int8"]["accuracy"])
+        drop_fp32 = 100 * (scored["torch-fp32"]["accuracy"] - scored["onnx-int8"]["accuracy"])
         figures["pairs"][f"{source}->{target}"] = {
             "torch_accuracy": round(scored["torch"]["accuracy"], 4), "torch_precision": precision,
+            "torch_fp32_accuracy": round(scored["torch-fp32"]["accuracy"], 4),
             "int8_accuracy": round(scored["onnx-int8"]["accuracy"], 4), "drop_points": round(drop, 2),
-            "n": len(texts), "train_seconds": round(train_seconds, 1)}
-        print(f"{source} -> {target}: torch ({precision}) {scored['torch']['accuracy']:.4f}, int8 "
-              f"{scored['onnx-int8']['accuracy']:.4f}, drop {drop:+.2f} points", flush=True)
+            "drop_points_vs_fp32": round(drop_fp32, 2), "n": len(texts), "train_seconds": round(train_seconds, 1)}
+        print(f"{source} -> {target}: torch ({precision}) {scored['torch']['accuracy']:.4f}, torch (fp32) "
+              f"{scored['torch-fp32']['accuracy']:.4f}, int8 {scored['onnx-int8']['accuracy']:.4f}, drop "
+              f"{drop:+.2f} points ({drop_fp32:+.2f} against fp32)", flush=True)
         figures["max_drop_points"] = max(row["drop_points"] for row in figures["pairs"].values())
+        figures["max_drop_points_vs_fp32"] = max(row["drop_points_vs_fp32"] for row in figures["pairs"].values())
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             temporary = out.with_suffix(".tmp")
