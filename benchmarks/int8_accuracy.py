@@ -51,12 +51,13 @@ def int8_drops(data: Path, work: Path, seed: int = 0, out: Path | None = None,
         train_seconds = time.perf_counter() - started
         device, precision = placement(config.train)
         tokenizer, texts = load_tokenizer(str(trained.model_dir)), roles.target_test["text"].tolist()
+        models = {backend: load_for_inference(trained.model_dir, roles.labels, backend, work / "onnx", device)
+                  for backend in ("torch", "onnx-int8")}
         scored = {}
-        for backend, at in (("torch", precision), ("torch", "fp32"), ("onnx-int8", precision)):
-            model = load_for_inference(trained.model_dir, roles.labels, backend, work / "onnx", device)
-            predicted = predict(model, tokenizer, texts, config.model.max_length, 64, at)
-            scored[backend if backend != "torch" or at == precision else "torch-fp32"] = compute_metrics(
-                roles.target_test["label"].tolist(), predicted.labels, roles.labels)
+        for name, backend, at in (("torch", "torch", precision), ("torch-fp32", "torch", "fp32"),
+                                  ("onnx-int8", "onnx-int8", precision)):
+            predicted = predict(models[backend], tokenizer, texts, config.model.max_length, 64, at)
+            scored[name] = compute_metrics(roles.target_test["label"].tolist(), predicted.labels, roles.labels)
         drop = 100 * (scored["torch"]["accuracy"] - scored["onnx-int8"]["accuracy"])
         drop_fp32 = 100 * (scored["torch-fp32"]["accuracy"] - scored["onnx-int8"]["accuracy"])
         figures["pairs"][f"{source}->{target}"] = {

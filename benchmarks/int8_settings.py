@@ -26,7 +26,7 @@ from int8_accuracy import WORK
 from tasks.inference import predict
 from tasks.loading import load_roles
 from tasks.models import load_classifier_dir, load_tokenizer
-from tasks.onnx_inference import Int8Settings, OnnxClassifier, _export
+from tasks.onnx_inference import Int8Settings, OnnxClassifier, _export, quantise
 
 FFN_OUTPUT = r"layer\.\d+/output/dense"  # BERT's feed-forward output MatMul of each layer
 VARIANTS = {
@@ -38,11 +38,8 @@ VARIANTS = {
 
 
 def quantised(fp32: Path, settings: Int8Settings, path: Path) -> Path:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     if not path.is_file():
-        quantize_dynamic(fp32, path, weight_type=QuantType[settings.weight_type], per_channel=settings.per_channel,
-                         nodes_to_exclude=settings.excluded(fp32))
+        quantise(fp32, path, settings)
     return path
 
 

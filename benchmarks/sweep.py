@@ -143,8 +143,7 @@ def ratios(figures: dict) -> dict:
         marginal = sweeps[1] - figures["sweep_2_candidates_s"]
         out["marginal_candidates_s"] = round(marginal, 2)
         out["marginal_overhead_pct"] = round(100 * (marginal / sum(later) - 1), 1)
-        out["fixed_per_sweep_s"] = round(sweeps[1] - figures["lone_shared_s"] - sum(lone.values()) - (marginal -
-                                                                                                     sum(later)), 2)
+        out["fixed_per_sweep_s"] = round(extra - (marginal - sum(later)), 2)
     return out
 
 

@@ -75,12 +75,17 @@ def exported(model_dir: Path, cache_dir: Path, int8: bool) -> Path:
             _export(model_dir, Path(work) / "model.onnx")
             shutil.move(str(Path(work) / "model.onnx"), fp32)  # a rename: never a half-written file in the cache
         if int8:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            quantize_dynamic(fp32, Path(work) / "model.int8.onnx", weight_type=QuantType[INT8.weight_type],
-                             per_channel=INT8.per_channel, nodes_to_exclude=INT8.excluded(fp32))
+            quantise(fp32, Path(work) / "model.int8.onnx")
             shutil.move(str(Path(work) / "model.int8.onnx"), target)
     return target
+
+
+def quantise(fp32: Path, path: Path, settings: Int8Settings = INT8) -> None:
+    """Write the int8 graph of the fp32 graph `fp32` to `path`, quantised dynamically as `settings` say."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(fp32, path, weight_type=QuantType[settings.weight_type], per_channel=settings.per_channel,
+                     nodes_to_exclude=settings.excluded(fp32))
 
 
 def weights_digest(model_dir: Path) -> str:
