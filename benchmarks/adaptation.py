@@ -13,6 +13,10 @@ training part unlabelled). Methods:
   the branch it took is shown;
 - `joint_training`, `shift_adaptation`: the same with the branch forced.
 
+`--select-on dev` scores every method on a dev split instead of the test set, for choosing defaults: 200 texts
+(seeded, stratified) of the target's training part, which leave its unlabelled pool; the labelled target texts are
+then drawn from the rest, and the 400 test texts are not read by any method. Choose on dev, report on test once.
+
 When `auto` takes a branch that is also run forced for the same pair and seed, the computation is the same, so its
 figures are reused (the row says so) instead of training twice. Prints a markdown table per run and the means over
 seeds; `--json PATH` writes the rows `{source, target, method, branch, accuracy, macro_f1, seed}`.
@@ -35,8 +39,9 @@ from tasks.devices import placement
 from tasks.errors import AdaptflowError
 from tasks.evaluation import compute_metrics
 from tasks.inference import predict
-from tasks.loading import load_roles
+from tasks.loading import load_roles, read_examples
 from tasks.models import load_classifier_dir, load_tokenizer
+from tasks.roles import split_off
 from tasks.training import fine_tune
 
 BRANCH_METHODS = ("auto", "joint_training", "shift_adaptation")
@@ -44,6 +49,7 @@ METHODS = ("tfidf", "source_only", "target_only", *BRANCH_METHODS)
 
 DEFAULT_DATA = Path(os.environ.get("ADAPTFLOW_DATA_DIR", "../shared/data/amazon-msd"))
 DOMAINS = ("books", "electronics", "kitchen")
+DEV_SIZE = 200
 BUDGETS = {"small": {"model.max_length": 128, "train.epochs": 1},
            "full": {"model.max_length": 256, "train.epochs": 2}}
 
@@ -59,6 +65,21 @@ def pair_config(data_dir: Path, source: str, target: str, budget: str, seed: int
         section, name = key.split(".")
         raw[section][name] = value
     return build_config(apply_overrides(raw, list(overrides)), "benchmark")
+
+
+def dev_config(config: AdaptflowConfig, workdir: Path) -> AdaptflowConfig:
+    """`config` scored on the target's dev split: the test texts split off as usual and set aside unread, then
+    DEV_SIZE texts of the rest become `data.target_test` and the others `data.target` (the labelled and unlabelled
+    target texts are drawn from them). Both written as text,label CSVs under workdir."""
+    data, split = config.data, config.split
+    target = read_examples(data.target, data)
+    rest, _test = split_off(target, split.target_test_size, split.seed, "split.target_test_size", data.target)
+    rest, dev = split_off(rest, DEV_SIZE, split.seed, "the dev split", data.target)
+    workdir.mkdir(parents=True, exist_ok=True)
+    files = {"target": workdir / "dev-target-rest.csv", "target_test": workdir / "dev-target-dev.csv"}
+    rest[["text", "label"]].to_csv(files["target"], index=False)
+    dev[["text", "label"]].to_csv(files["target_test"], index=False)
+    return config.model_copy(update={"data": data.model_copy(update={**files, "text_columns": None})})
 
 
 def run_tfidf(roles) -> dict:
@@ -131,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
                         help="override one setting for every method, e.g. --set train.device=cuda (repeatable)")
+    parser.add_argument("--select-on", choices=("test", "dev"), default="test",
+                        help="score on the target test set, or on a dev split of its training part (for choosing)")
     parser.add_argument("--label", default="", help="appended to each method name in the rows (a variant's name)")
     args = parser.parse_args(argv)
     if not args.data.is_dir():
@@ -149,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             workdir = args.workdir / f"{source}-{target}-{seed}"
             try:
                 config = pair_config(args.data, source, target, args.budget, seed, workdir, tuple(args.overrides))
+                if args.select_on == "dev":
+                    config = dev_config(config, workdir)
             except AdaptflowError as error:
                 print(f"adaptation benchmark: {error}", file=sys.stderr)
                 return 1
@@ -174,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                     done[method] = {"metrics": metrics, "branch": branch, "strategies": strategies}
                 row = {"source": source, "target": target, "method": method + args.label, "branch": branch,
                        "accuracy": round(metrics["accuracy"], 4), "macro_f1": round(metrics["macro_f1"], 4),
-                       "seed": seed, "seconds": round(time.perf_counter() - started, 1), "strategies": strategies}
+                       "seed": seed, "seconds": round(time.perf_counter() - started, 1), "strategies": strategies,
+                       "scored_on": args.select_on}
                 if reused:
                     row["reused_from"] = reused
                 rows.append(row)

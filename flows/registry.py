@@ -64,7 +64,8 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], sc
         saved = Path(scratch) / "model"
         mlflow.pyfunc.save_model(str(saved), python_model=importlib.util.find_spec("tasks.serving").origin,
                                  artifacts=artifacts, signature=signature, input_example=example,
-                                 model_config=settings, pip_requirements=_requirements())
+                                 model_config=settings, pip_requirements=_requirements(),
+                                 code_paths=[importlib.util.find_spec("tasks.mean_pooling").origin])
         return _logged_model(tracker, saved, scores)
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
+import tasks.mean_pooling  # importing it registers the mean-pooled classifier with the Auto classes
 from tasks.config import DEFAULT_MODEL
 from tasks.errors import ModelError
+
+log = logging.getLogger(__name__)
 
 _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), "all-minilm-l6-v2"}
 
@@ -56,13 +60,15 @@ def load_tokenizer(name_or_path: str):
         raise ModelError(f"{name_or_path}: cannot load the tokenizer ({str(exc).splitlines()[0]})") from None
 
 
-def load_classifier(name_or_path: str, labels: tuple[str, ...]):
+def load_classifier(name_or_path: str, labels: tuple[str, ...], pooling: str = "auto"):
     """A sequence classifier with `labels` as its label mapping.
 
-    A foundation model gets a new head; a model already fine-tuned on other labels is refused rather than silently
-    re-initialised (no `ignore_mismatched_sizes`).
+    A foundation model gets a new head that reads what `pooling` (`train.head_pooling`) says: `cls` = transformers'
+    own head for the architecture, `mean` = tasks.mean_pooling, `auto` = the pooling the model was trained with
+    (`sentence_pooling`). A fine-tuned model keeps its head. A model already fine-tuned on other labels is refused
+    rather than silently re-initialised (no `ignore_mismatched_sizes`).
     """
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
     path = resolve_model_path(name_or_path)
     check_model_dir(path)
@@ -72,15 +78,35 @@ def load_classifier(name_or_path: str, labels: tuple[str, ...]):
         raise ModelError(f"{name_or_path}: was trained on labels {existing} but the data has {list(labels)}; "
                          "start from a foundation model or map the data's labels")
     id2label = dict(enumerate(labels))
+    mean = existing is None and (pooling if pooling != "auto" else sentence_pooling(path)) == "mean"
     config.num_labels = len(labels)
     config.id2label = id2label
     config.label2id = {label: index for index, label in id2label.items()}
     try:
+        if mean:
+            log.info("classification head: the mean of the encoder's last hidden states (train.head_pooling %s)",
+                     pooling)
+            encoder = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False)
+            return tasks.mean_pooling.from_encoder(encoder, id2label)
         return AutoModelForSequenceClassification.from_pretrained(
             path, config=config, use_safetensors=True, trust_remote_code=False
         )
     except (OSError, ValueError) as exc:
         raise ModelError(f"{name_or_path}: cannot load the model ({str(exc).splitlines()[0]})") from None
+
+
+def sentence_pooling(path: str) -> str:
+    """`mean` when the model is a sentence-transformers model that pools by the mean of its token states (its
+    modules.json names a Pooling module whose config says so), else `cls` (transformers' head for the
+    architecture). Only a local directory is read; a hub id gives `cls`."""
+    directory = Path(path)
+    try:
+        modules = json.loads((directory / "modules.json").read_text(encoding="utf-8"))
+        pooling = next(module for module in modules if module.get("type", "").endswith(".Pooling"))
+        settings = json.loads((directory / pooling["path"] / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, StopIteration, KeyError, TypeError, AttributeError):
+        return "cls"
+    return "mean" if settings.get("pooling_mode_mean_tokens") else "cls"
 
 
 def new_head(name_or_path: str) -> bool:

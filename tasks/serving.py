@@ -4,8 +4,9 @@
 
 MLflow stores this file with the model ("model from code") and runs it to build the model, so it imports nothing
 from adaptflow: the model loads and predicts wherever `mlflow`, `torch`, `transformers` and `onnxruntime` are
-installed. The weights travel as the `model_dir` artifact (a Hugging Face text classifier) and as `onnx_int8`, their
-int8 ONNX export: on a CPU the int8 graph labels the texts in ONNX Runtime (faster than the fp32 pipeline: see
+installed (with `mean_pooling.py`, which MLflow stores beside it: the classifier class of models whose head
+reads the mean of the token states). The weights travel as the `model_dir` artifact (a Hugging Face text
+classifier) and as `onnx_int8`, their int8 ONNX export: on a CPU the int8 graph labels the texts in ONNX Runtime (faster than the fp32 pipeline: see
 BENCHMARKS.md), on a GPU, or with the `backend` setting `torch`, a `transformers` pipeline does.
 A request with no `text` column, or a text that is missing, empty or not a string, is refused with the row named
 (HTTP 400 under `mlflow models serve`).
@@ -20,6 +21,11 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel
+
+try:  # registers adaptflow's mean-pooled classifier with transformers; shipped beside this file (code_paths)
+    import mean_pooling  # noqa: F401
+except ImportError:  # run from the adaptflow source tree
+    import tasks.mean_pooling  # noqa: F401
 
 
 class TextClassifier(PythonModel):

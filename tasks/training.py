@@ -72,7 +72,7 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
     precision = resolve_precision(config.precision, device)
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(model_name)
-    model = load_classifier(model_name, labels)
+    model = load_classifier(model_name, labels, config.head_pooling)
     if config.head_init == "probe" and group.writes and new_head(model_name) and \
             latest_checkpoint(checkpoint_root / key) is None:  # a resumed run restores its head
         fit_head(model.to(device), tokenize(tokenizer, train["text"].tolist(), max_length),

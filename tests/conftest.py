@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -101,6 +102,36 @@ def tiny_model_dir(tmp_path_factory) -> Path:
                         intermediate_size=64, max_position_embeddings=128)
     BertModel(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def sentence_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny BERT laid out as a sentence-transformers model that pools by the mean of its token states (the
+    modules.json and 1_Pooling/config.json of all-MiniLM-L6-v2)."""
+    import shutil
+
+    directory = tmp_path_factory.mktemp("tiny-sentence-model")
+    shutil.copytree(tiny_model_dir, directory, dirs_exist_ok=True)
+    (directory / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    (directory / "1_Pooling").mkdir()
+    (directory / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"word_embedding_dimension": 32, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True}))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def mean_classifier_dir(sentence_model_dir, tmp_path_factory) -> Path:
+    """The tiny sentence model with a random two-label head on the mean of its token states, as training saves it."""
+    from transformers import AutoTokenizer
+
+    from tasks.models import load_classifier
+
+    directory = tmp_path_factory.mktemp("tiny-mean-classifier")
+    load_classifier(str(sentence_model_dir), ("negative", "positive"), "mean").save_pretrained(directory)
+    AutoTokenizer.from_pretrained(sentence_model_dir).save_pretrained(directory)
     return directory
 
 

@@ -128,6 +128,10 @@ class TrainConfig(_Section):
         "probe fitted on the frozen encoder's features of the training set, then everything fine-tunes (LP-FT, Kumar "
         "et al. 2022). Not the default: on the embedded default it lost 19 points of target accuracy at 3 epochs "
         "(docs/configuration.md).")
+    head_pooling: Literal["auto", "cls", "mean"] = Field(
+        "auto", description="What a new classification head reads: cls = transformers' head for the architecture "
+        "(BERT: the [CLS] token through its pooler); mean = the mean of the encoder's last hidden states; auto = "
+        "mean for a sentence-transformers model that was trained with mean pooling (all-MiniLM-L6-v2), else cls.")
     head_learning_rate: float | None = Field(None, gt=0, description="Learning rate of the classification head; "
                                              "null = train.learning_rate.")
     weight_decay: float = Field(0.01, ge=0)

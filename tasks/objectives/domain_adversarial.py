@@ -28,6 +28,7 @@ from torch import nn
 
 from tasks.batching import SeededTextBatches, pad_batch, pad_id_of
 from tasks.devices import device_of, to_device
+from tasks.mean_pooling import MeanPooledForSequenceClassification, mean_pool
 from tasks.objectives import TrainingContext, texts_digest
 
 
@@ -109,9 +110,12 @@ class DomainClassifier(nn.Module):
         return self.layers(features).squeeze(-1)
 
 
-def sentence_features(output) -> torch.Tensor:
-    """The feature a sequence classifier reads from its encoder's output: the pooled output where the encoder has a
-    pooler (BERT, MiniLM), else the first token's last hidden state (RoBERTa, DistilBERT)."""
+def sentence_features(output, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The feature a sequence classifier reads from its encoder's output: with `attention_mask` (a mean-pooled
+    classifier, tasks.mean_pooling) the mean of the token states; else the pooled output where the encoder has a
+    pooler (BERT), else the first token's last hidden state (RoBERTa, DistilBERT)."""
+    if attention_mask is not None:
+        return mean_pool(output[0], attention_mask)
     pooled = getattr(output, "pooler_output", None)
     return pooled if pooled is not None else output[0][:, 0]
 
@@ -124,11 +128,12 @@ class FeatureTap:
     def __init__(self, model):
         self.features: torch.Tensor | None = None
         self.task_features: torch.Tensor | None = None
-        self._handles = [model.base_model.register_forward_hook(self._keep),
+        self.mean = isinstance(model, MeanPooledForSequenceClassification)
+        self._handles = [model.base_model.register_forward_hook(self._keep, with_kwargs=True),
                          model.register_forward_hook(self._keep_task)]
 
-    def _keep(self, module, inputs, output) -> None:
-        self.features = sentence_features(output)
+    def _keep(self, module, args, kwargs, output) -> None:
+        self.features = sentence_features(output, kwargs["attention_mask"] if self.mean else None)
 
     def _keep_task(self, module, inputs, output) -> None:
         self.task_features = self.features

@@ -45,6 +45,22 @@ def test_a_bad_adaptation_override_is_a_config_error():
         pair_config(Path("data"), "books", "kitchen", "small", 0, Path("out"), ("strategy.shift_strategies=[nope]",))
 
 
+def test_the_dev_split_comes_from_the_targets_training_part_and_no_method_sees_a_test_text(tmp_path):
+    from benchmarks.adaptation import DEV_SIZE, dev_config
+    from tasks.loading import load_roles
+    from tests.conftest import SAMPLE
+
+    config = pair_config(SAMPLE, "books", "kitchen", "small", 0, tmp_path, ("split.target_test_size=100", "split.source_test_size=0"))
+    test_texts = set(load_roles(config.data, config.split).target_test["text"])
+    dev_run = dev_config(config, tmp_path)
+    dev = load_roles(dev_run.data, dev_run.split)
+    scored = set(dev.target_test["text"])
+    seen = set(dev.target_labeled["text"]) | set(dev.target_validation["text"]) | set(dev.target_unlabeled["text"])
+    assert len(scored) == DEV_SIZE and len(test_texts) == 100
+    assert not scored & test_texts and not seen & test_texts and not seen & scored
+    assert len(seen) == 400 - 100 - DEV_SIZE  # the sample's 400 kitchen texts: all the rest is labelled or unlabelled
+
+
 SIMILAR = ("--set", "similarity.mmd2_max=10", "--set", "similarity.proxy_a_distance_max=2")  # any pair is similar
 DISSIMILAR = ("--set", "similarity.mmd2_max=0")  # MMD² > 0 for two different samples: no pair is similar
 

@@ -22,7 +22,9 @@ def torch_probabilities(model_dir, texts):
     return predict_probabilities(load_classifier_dir(str(model_dir)), load_tokenizer(str(model_dir)), texts, 48)
 
 
-def test_the_fp32_export_gives_the_torch_models_probabilities(classifier_dir, tmp_path):
+@pytest.mark.parametrize("head", ["classifier_dir", "mean_classifier_dir"])  # [CLS] pooler, mean of the tokens
+def test_the_fp32_export_gives_the_torch_models_probabilities(head, request, tmp_path):
+    classifier_dir = request.getfixturevalue(head)
     model = load_for_inference(classifier_dir, ("negative", "positive"), "onnx", tmp_path, CPU)
     assert isinstance(model, OnnxClassifier) and model.path.name == "model.onnx"
     onnx = predict_probabilities(model, load_tokenizer(str(classifier_dir)), TEXTS, 48)
@@ -38,15 +40,17 @@ def test_int8_is_a_quarter_of_the_size_and_close_to_the_torch_model(classifier_d
     assert np.abs(predicted.probabilities - torch_probabilities(classifier_dir, TEXTS)).max() < 0.05
 
 
-def test_int8_leaves_exactly_the_feed_forward_output_of_each_layer_in_fp32(classifier_dir, tmp_path):
+@pytest.mark.parametrize(("head", "encoder"), [("classifier_dir", "bert"), ("mean_classifier_dir", "encoder")])
+def test_int8_leaves_exactly_the_feed_forward_output_of_each_layer_in_fp32(head, encoder, request, tmp_path):
     import onnx
 
+    classifier_dir = request.getfixturevalue(head)
     model = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU)
     graph = onnx.load(str(model.path)).graph
     weights = {initializer.name for initializer in graph.initializer}
     fp32 = sorted(node.name for node in graph.node if node.op_type in ("MatMul", "Gemm") and weights & set(node.input))
-    layers = load_classifier_dir(str(classifier_dir)).config.num_hidden_layers
-    assert fp32 == [f"/model/bert/encoder/layer.{i}/output/dense/MatMul" for i in range(layers)]
+    layers = load_classifier_dir(str(classifier_dir)).base_model.config.num_hidden_layers
+    assert fp32 == [f"/model/{encoder}/encoder/layer.{i}/output/dense/MatMul" for i in range(layers)]
     assert [node for node in graph.node if node.op_type == "MatMulInteger"]  # the rest is int8
 
 

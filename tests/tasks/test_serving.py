@@ -48,18 +48,21 @@ def test_a_missing_column_or_a_text_that_is_no_text_is_refused_with_its_row(fram
 @pytest.fixture(scope="module")
 def registered_store(tmp_path_factory, tiny_model_dir, classifier_dir) -> str:
     """A registry holding one version of the tiny classifier, alias champion, logged as the flow logs it."""
+    return _register(tmp_path_factory.mktemp("served"), tiny_model_dir, classifier_dir)
+
+
+def _register(root: Path, foundation: Path, model_dir: Path) -> str:
     from flows.registry import Evidence, register_version
     from flows.tracking import RunTracker
     from tasks.config import build_config
     from tasks.promotion import Scores
 
-    root = tmp_path_factory.mktemp("served")
     store = f"sqlite:///{root / 'mlruns.db'}"
-    config = build_config({"model": {"name_or_path": str(tiny_model_dir), "max_length": 32},
+    config = build_config({"model": {"name_or_path": str(foundation), "max_length": 32},
                            "output": {"dir": str(root / "outputs")}, "tracking": {"uri": store}})
     tracker = RunTracker.open(config, {}, {})
     frame = pd.DataFrame({"text": ["a fine pan"], "label": ["positive"], "predicted": ["positive"]})
-    registration = register_version(tracker, classifier_dir, Scores(0.7, 0.8),
+    registration = register_version(tracker, model_dir, Scores(0.7, 0.8),
                                     Evidence(("negative", "positive"), frame, frame.iloc[:0]))
     tracker.close("FINISHED")
     assert (registration.version, registration.promoted) == (1, True)
@@ -101,6 +104,34 @@ def test_the_champion_loads_and_predicts_where_adaptflow_cannot_be_imported(regi
     predicted = json.loads(printed)
     assert len(predicted) == 2
     assert all(row["label"] in ("negative", "positive") and 0.5 <= row["score"] <= 1 for row in predicted)
+
+
+def test_a_champion_that_pools_by_the_mean_is_served_the_same_by_torch_and_onnx_without_adaptflow(
+        sentence_model_dir, mean_classifier_dir, bare_python, tmp_path):
+    from tasks.inference import predict_probabilities
+    from tasks.models import load_classifier_dir, load_tokenizer
+
+    store = _register(tmp_path / "served", sentence_model_dir, mean_classifier_dir)
+    texts = ["a fine pan", "it broke after a week and the lid never fit"]
+    script = (
+        "import importlib.util, json, mlflow, pandas as pd\n"
+        "assert importlib.util.find_spec('tasks') is None\n"
+        "for backend in ('torch', 'auto'):\n"
+        "    settings = {'backend': backend, 'max_length': 32, 'batch_size': 64}\n"
+        f"    model = mlflow.pyfunc.load_model('models:/{NAME}@champion', model_config=settings)\n"
+        f"    frame = model.predict(pd.DataFrame({{'text': {texts!r}}}))\n"
+        "    print(type(model.unwrap_python_model().classify).__name__, json.dumps(frame.to_dict('list')))\n")
+    done = subprocess.run([str(bare_python), "-c", script], cwd=tmp_path, env=_bare_env(store),
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    served = dict(line.split(" ", 1) for line in done.stdout.strip().splitlines()[-2:])
+    assert sorted(served) == ["OnnxLabeller", "TextClassificationPipeline"]
+    expected = predict_probabilities(load_classifier_dir(str(mean_classifier_dir)),
+                                     load_tokenizer(str(mean_classifier_dir)), texts, 32).max(axis=1)
+    pipeline_scores = json.loads(served["TextClassificationPipeline"])["score"]
+    onnx_scores = json.loads(served["OnnxLabeller"])["score"]
+    assert max(abs(a - b) for a, b in zip(pipeline_scores, expected, strict=True)) < 1e-4
+    assert max(abs(a - b) for a, b in zip(onnx_scores, expected, strict=True)) < 0.05
 
 
 def test_mlflow_models_serve_labels_texts_and_answers_400_naming_the_row(registered_store, bare_python, tmp_path):

@@ -118,3 +118,19 @@ def test_training_with_the_domain_adversarial_loss_adds_it_and_saves_a_plain_cla
     assert not any(saved.base_model._forward_hooks.values())  # the feature tap is removed
     assert not torch.equal(saved.classifier.weight, load_classifier_dir(str(plain.model_dir)).classifier.weight)
 
+
+
+def test_a_mean_pooled_classifier_is_adapted_on_the_mean_of_its_token_states_as_its_head_reads(sentence_model_dir):
+    from tasks.mean_pooling import mean_pool
+
+    model = load_classifier(str(sentence_model_dir), LABELS, "mean").eval()
+    tap = FeatureTap(model)
+    ids = torch.tensor([[101, 2307, 9808, 102, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0]])
+    model(input_ids=ids, attention_mask=mask)
+    hidden = model.base_model(input_ids=ids, attention_mask=mask).last_hidden_state
+    expected = mean_pool(hidden, mask)
+    assert torch.allclose(tap.take_task(), expected, atol=1e-6)
+    assert torch.allclose(tap.take(), expected, atol=1e-6)
+    assert not torch.allclose(expected, hidden[:, 0])  # not the [CLS] state
+    tap.close()
