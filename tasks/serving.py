@@ -22,10 +22,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel
 
-try:  # registers adaptflow's mean-pooled classifier with transformers; shipped beside this file (code_paths)
-    import mean_pooling  # noqa: F401
-except ImportError:  # run from the adaptflow source tree
+try:  # registers adaptflow's mean-pooled classifier with transformers: adaptflow's own module where it is installed
     import tasks.mean_pooling  # noqa: F401
+except ImportError:  # elsewhere the copy shipped beside this file (code_paths)
+    import mean_pooling  # noqa: F401
 
 
 class TextClassifier(PythonModel):

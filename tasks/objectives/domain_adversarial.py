@@ -28,7 +28,7 @@ from torch import nn
 
 from tasks.batching import SeededTextBatches, pad_batch, pad_id_of
 from tasks.devices import device_of, to_device
-from tasks.mean_pooling import MeanPooledForSequenceClassification, mean_pool
+from tasks.mean_pooling import MODEL_TYPE, mean_pool
 from tasks.objectives import TrainingContext, texts_digest
 
 
@@ -128,7 +128,7 @@ class FeatureTap:
     def __init__(self, model):
         self.features: torch.Tensor | None = None
         self.task_features: torch.Tensor | None = None
-        self.mean = isinstance(model, MeanPooledForSequenceClassification)
+        self.mean = getattr(model.config, "model_type", None) == MODEL_TYPE  # the class, whichever copy loaded it
         self._handles = [model.base_model.register_forward_hook(self._keep, with_kwargs=True),
                          model.register_forward_hook(self._keep_task)]
 
