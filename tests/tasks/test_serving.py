@@ -83,8 +83,9 @@ def bare_python(tmp_path_factory) -> Path:
 
 
 def _bare_env(store: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    return {**env, "MLFLOW_TRACKING_URI": store}
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("PYTHONPATH", "VIRTUAL_ENV") and not key.startswith("MLFLOW_")}  # mlflow.set_*_uri set some
+    return {**env, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
 
 
 def test_the_champion_loads_and_predicts_where_adaptflow_cannot_be_imported(registered_store, bare_python, tmp_path):
