@@ -7,7 +7,8 @@ training part unlabelled). Methods:
 
 - `tfidf`: TF-IDF + logistic regression on the source only;
 - `source_only`: the engine fine-tuned on the source only (the flow's baseline);
-- `target_only`: the engine fine-tuned on the labelled target texts only;
+- `target_only`: the few-shot path (`strategy.branch: few_shot`, adaptflow's stages as for `auto`): the 50 labelled
+  target texts only, the encoder tuned contrastively on pairs of them (setfit), a probe head, then fine-tuned;
 - `auto`: adaptflow's stages (validate, similarity, prepare, train, evaluate), each run as `adaptflow stage NAME`
   runs it (`flows.stage_registry.run_stage`: the stage functions the flow's tasks run) with `strategy.branch: auto`;
   the branch it took is shown;
@@ -92,10 +93,6 @@ def run_tfidf(roles) -> dict:
 
 def run_source_only(roles, config: AdaptflowConfig, workdir: Path) -> dict:
     return _fine_tuned(roles, config, roles.source_train, roles.target_validation.iloc[0:0], workdir / "source_only")
-
-
-def run_target_only(roles, config: AdaptflowConfig, workdir: Path) -> dict:
-    return _fine_tuned(roles, config, roles.target_labeled, roles.target_validation, workdir / "target_only")
 
 
 def _fine_tuned(roles, config: AdaptflowConfig, train, validation, model_dir: Path) -> dict:
@@ -188,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 elif method == "source_only":
                     metrics = run_source_only(roles, config, workdir)
                 elif method == "target_only":
-                    metrics = run_target_only(roles, config, workdir)
+                    metrics, branch, strategies = run_branch(config, "few_shot", workdir)
                 elif method == "auto" and (decided := decide(branch_config(config, "auto", workdir)))[1].branch \
                         in done:
                     reused = decided[1].branch  # the similarity decision alone (embeddings cached), then no training

@@ -80,8 +80,7 @@ def _pipeline(config: AdaptflowConfig, calls: TaskCalls) -> dict[str, Any]:
     plan = plan_strategies(decision.branch, config.strategy, validation.counts.get("target_unlabeled", 0))
 
     baseline = calls.submit(train.fine_tune_baseline, checked) if config.evaluation.baseline else None
-    build = prepare.joint_training if decision.branch == "joint_training" else prepare.shift_adaptation
-    prepared = calls.submit(build, checked, decided)
+    prepared = calls.submit(prepare.BUILDERS[decision.branch], checked, decided)
     adapted = calls.submit(train.fine_tune_adapted, checked, prepared)
     if plan.self_training:
         pseudo = calls.submit(train.pseudo_label, checked, adapted)

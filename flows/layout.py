@@ -70,6 +70,10 @@ class Layout:
         """Self-training's first-round model (the second round continues from it)."""
         return self.checkpoints / "self-training" / "round-1"
 
+    def few_shot_encoder(self, key: str) -> Path:
+        """The few-shot path's contrastively tuned encoder for inputs hashed to `key` (reused while they hold)."""
+        return self.checkpoints / "few-shot" / key
+
     @property
     def pseudo_labels(self) -> Path:
         return self.root / "training_set" / "pseudo_labeled.parquet"

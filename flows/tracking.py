@@ -124,7 +124,7 @@ class RunTracker:
         """The shift measures as `shift.*` metrics, the branch and its rationale as tags, the report and plot."""
         self._metrics({f"shift.{key}": value for key, value in decision.measures.items()
                        if isinstance(value, (int, float))})
-        tags = {"branch": decision.branch, "decision": "similar" if decision.similar else "dissimilar",
+        tags = {"branch": decision.branch, "decision": {True: "similar", False: "dissimilar", None: "not measured"}[decision.similar],
                 "decision.forced": str(decision.forced).lower(), "decision.rationale": decision.rationale[:TAG_LIMIT]}
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)

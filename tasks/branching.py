@@ -48,6 +48,8 @@ def plan_strategies(branch: Branch, strategy: StrategyConfig, unlabeled: int | N
     not the domain classifier, which learns on the prepared set's source and target rows in the first round."""
     if branch == "joint_training":
         return StrategyPlan(("joint_training",), (), False)
+    if branch == "few_shot":
+        return StrategyPlan(("few_shot",), (), strategy.few_shot_pseudo_labeling and (unlabeled is None or unlabeled > 0))
     chosen = strategy.shift_strategies
     objectives = tuple(name for name in chosen if name in TRAINING_TIME)
     return StrategyPlan(tuple(name for name in chosen if name in PREPARE_TIME), objectives,
@@ -63,6 +65,11 @@ def decide_branch(setting: str, measures: dict[str, float] | None = None,
     dissimilar (-> shift_adaptation). The rationale names the values and thresholds that decided.
     """
     measures = measures or {}
+    if setting == "few_shot":
+        return Decision("few_shot", None, "strategy.branch is set to few_shot, so the measured shift did not decide: "
+                        "the few-shot path ran on the labelled target texts alone (contrastive tuning of the encoder "
+                        "on pairs of them, a probe head, then fine-tuning; no source row)", forced=True,
+                        measures=measures)
     if setting != "auto":
         return Decision(setting, None, f"strategy.branch is set to {setting}, so the measured shift did not decide",
                         forced=True, measures=measures)
@@ -139,3 +146,10 @@ def build_joint_training_set(source: pd.DataFrame, target: pd.DataFrame, target_
     weight = target_weight if target_weight is not None else len(source) / len(target)
     target_part = target[["text", "label"]].assign(domain="target", weight=float(weight))
     return pd.concat([source_part, target_part], ignore_index=True)
+
+
+def build_few_shot_training_set(labeled: pd.DataFrame, validation: pd.DataFrame) -> pd.DataFrame:
+    """The few-shot path's training set: every labelled target text (the validation split's too: with a handful
+    of labels none is held back), weight 1, no source row."""
+    frame = pd.concat([labeled[["text", "label"]], validation[["text", "label"]]], ignore_index=True)
+    return frame.assign(domain="target", weight=1.0)

@@ -106,7 +106,8 @@ def sentence_pooling(path: str) -> str:
         settings = json.loads((directory / pooling["path"] / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, StopIteration, KeyError, TypeError, AttributeError):
         return "cls"
-    return "mean" if settings.get("pooling_mode_mean_tokens") else "cls"
+    # sentence-transformers < 6 writes a flag per mode; 6 writes one `pooling_mode`
+    return "mean" if settings.get("pooling_mode_mean_tokens") or settings.get("pooling_mode") == "mean" else "cls"
 
 
 def new_head(name_or_path: str) -> bool:

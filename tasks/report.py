@@ -13,12 +13,13 @@ _GRAPH = """graph LR
     B --no--> D[augmentation, resampling, ...]
     C --> E[fine-tune] --> F[evaluate on target domain]
     D --> E
+    B --few labels--> G[few-shot: contrastive tuning on the labelled target texts] --> E
     {style}"""
 
 
 def mermaid_graph(branch: str) -> str:
     """The pipeline's mermaid graph with the nodes of the path this run took highlighted."""
-    taken = "A,B,C,E,F" if branch == "joint_training" else "A,B,D,E,F"
+    taken = {"joint_training": "A,B,C,E,F", "shift_adaptation": "A,B,D,E,F", "few_shot": "A,B,G,E,F"}[branch]
     style = f"classDef taken fill:#c8f7c5,stroke:#2e7d32,stroke-width:2px\n    class {taken} taken"
     return _GRAPH.format(style=style)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Self
 
-Branch = Literal["joint_training", "shift_adaptation"]
+Branch = Literal["joint_training", "shift_adaptation", "few_shot"]
 ModelRole = Literal["baseline", "adapted"]
-BRANCHES: tuple[Branch, ...] = ("joint_training", "shift_adaptation")
+BRANCHES: tuple[Branch, ...] = ("joint_training", "shift_adaptation", "few_shot")
 MODEL_ROLES: tuple[ModelRole, ...] = ("baseline", "adapted")
 
 

@@ -8,7 +8,13 @@ from flows.domain_shift import embed_pair, sample_texts
 from flows.layout import Layout, layout_of, read_role, target_pool
 from tasks.atomic import write_json, write_parquet
 from tasks.augmentation import frequent_words
-from tasks.branching import Decision, build_joint_training_set, build_shift_training_set, plan_strategies
+from tasks.branching import (
+    Decision,
+    build_few_shot_training_set,
+    build_joint_training_set,
+    build_shift_training_set,
+    plan_strategies,
+)
 from tasks.config import AdaptflowConfig
 from tasks.resampling import importance_weights
 from tasks.results import PreparedSet, ValidationSummary
@@ -18,8 +24,7 @@ from tasks.vocabulary import domain_specific_words, label_neutral, substitution_
 def prepare(config: AdaptflowConfig, validation: ValidationSummary, decision: Decision) -> PreparedSet:
     """The training set of the branch `decision` names (what `adaptflow stage` runs; the flow calls the branch's
     own task instead)."""
-    build = joint_training if decision.branch == "joint_training" else shift_adaptation
-    return build(config, validation, decision)
+    return BUILDERS[decision.branch](config, validation, decision)
 
 
 def joint_training(config: AdaptflowConfig, validation: ValidationSummary, decision: Decision) -> PreparedSet:
@@ -50,6 +55,17 @@ def shift_adaptation(config: AdaptflowConfig, validation: ValidationSummary, dec
                                               frequent_words(pool["text"].tolist()), config.split.seed,
                                               substitution)
     return _write(layout, frame, PreparedSet("shift_adaptation", len(frame), applied, substitution))
+
+
+def few_shot(config: AdaptflowConfig, validation: ValidationSummary, decision: Decision) -> PreparedSet:
+    """Every labelled target text and nothing else: the few-shot path trains on them alone."""
+    layout = layout_of(config)
+    frame = build_few_shot_training_set(read_role(layout, "target_labeled"), read_role(layout, "target_validation"))
+    return _write(layout, frame, PreparedSet("few_shot", len(frame), [
+        f"few_shot ({len(frame)} labelled target texts, no source row)"]))
+
+
+BUILDERS = {"joint_training": joint_training, "shift_adaptation": shift_adaptation, "few_shot": few_shot}
 
 
 def vocabulary_mapping(config: AdaptflowConfig, source: pd.DataFrame, target_texts: list[str]) -> dict[str, str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flows import self_training
-from flows.layout import Layout, layout_of, read_labels, read_parquet, read_role, target_pool
+from flows.layout import Layout, layout_of, read_json, read_labels, read_parquet, read_role, target_pool
 from flows.progress_artifacts import progress_artifact
 from tasks.atomic import write_json, write_parquet
 from tasks.branching import plan_strategies
 from tasks.config import AdaptflowConfig
+from tasks.contrastive import contrastive_key, contrastive_tune
 from tasks.objectives.domain_adversarial import AdversarialObjective
 from tasks.objectives.masked_lm import MaskedLMObjective
 from tasks.results import ModelRole, PreparedSet, PseudoLabels, TrainSummary, ValidationSummary
@@ -32,16 +33,38 @@ def fine_tune_adapted(config: AdaptflowConfig, validation: ValidationSummary, pr
     plan = plan_strategies(prepared.branch, config.strategy, validation.counts.get("target_unlabeled", 0))
     objectives = build_objectives(config, layout, plan.objectives)
     output = layout.first_round if plan.self_training else layout.model("adapted")
-    result = fine_tune(read_parquet(layout.training_set), read_role(layout, "target_validation"),
-                       read_labels(layout), config.model.name_or_path, config.model.max_length, config.train,
-                       output, layout.checkpoints, progress=progress, objectives=objectives,
+    training_set, validation_set = read_parquet(layout.training_set), read_role(layout, "target_validation")
+    model_name, train_config, described = config.model.name_or_path, config.train, []
+    if prepared.branch == "few_shot":  # its training set holds the validation texts: none left to validate on
+        model_name, described = few_shot_encoder(config, layout, training_set, progress)
+        train_config, validation_set = config.train.model_copy(update={"head_init": "probe"}), validation_set.iloc[0:0]
+    result = fine_tune(training_set, validation_set, read_labels(layout), model_name, config.model.max_length,
+                       train_config, output, layout.checkpoints, progress=progress, objectives=objectives,
                        on_progress=progress_artifact("fine-tune-adapted", "Adapted model: share trained"))
-    summary = summarise("adapted", result, [objective.describe() for objective in objectives])
+    summary = summarise("adapted", result, described + [objective.describe() for objective in objectives])
     if plan.self_training:
         return summary
     write_parquet(layout.pseudo_labels, self_training.empty_pseudo_labels())  # a DVC out of this stage
     write_json(layout.pseudo_label_summary, PseudoLabels(0, 0).to_dict())
     return _written(layout, summary)
+
+
+def few_shot_encoder(config: AdaptflowConfig, layout: Layout, training_set, progress: bool) -> tuple[str, list[str]]:
+    """The few-shot path's encoder, contrastively tuned on the training set's labelled texts (reused while the
+    texts, the model and the strategy.few_shot_* settings hold), and the line that describes it."""
+    texts, labels = training_set["text"].tolist(), training_set["label"].tolist()
+    key = contrastive_key(texts, labels, config.model.name_or_path, config.model.max_length, config.strategy,
+                          config.train.seed)
+    encoder = layout.few_shot_encoder(key)
+    reused = encoder.is_dir()
+    if not reused:
+        contrastive_tune(texts, labels, config.model.name_or_path, config.model.max_length, config.strategy,
+                         config.train.seed, encoder, progress)
+    pairs = "every unique pair, oversampled" if config.strategy.few_shot_pairs is None else \
+        f"{config.strategy.few_shot_pairs} pair rounds"
+    described = (f"contrastive_tuning (setfit: {len(texts)} labelled target texts, {pairs}, "
+                 f"{config.strategy.few_shot_epochs} epoch(s){'; reused' if reused else ''}), probe head")
+    return str(encoder), [described]
 
 
 def pseudo_label(config: AdaptflowConfig, validation: ValidationSummary, first: TrainSummary) -> PseudoLabels:
@@ -59,9 +82,13 @@ def fine_tune_round_2(config: AdaptflowConfig, validation: ValidationSummary, fi
     """Self-training's second round on the prepared set plus the pseudo-labels; the first-round model is kept as
     the adapted model when no text reached the threshold in every class."""
     layout = layout_of(config)
-    plan = plan_strategies("shift_adaptation", config.strategy)
+    branch = PreparedSet.from_dict(read_json(layout.prepared)).branch
+    plan = plan_strategies(branch, config.strategy)
     second = self_training.second_round_set(config, read_parquet(layout.training_set),
                                             read_parquet(layout.pseudo_labels))
+    validation_set = read_role(layout, "target_validation")
+    if branch == "few_shot":  # its training set holds the validation texts
+        validation_set = validation_set.iloc[0:0]
     strategies = [*first.strategies, self_training.describe(pseudo, config)]
     round_1 = {"history": first.history, "best_epoch": first.best_epoch, "reused": first.reused}
     if pseudo.selected == 0 or second.empty:
@@ -71,7 +98,7 @@ def fine_tune_round_2(config: AdaptflowConfig, validation: ValidationSummary, fi
                                              first.best_epoch, first.stopped_early, first.n_train,
                                              first.resumed_from_epoch, strategies, first.reused, pseudo, round_1))
     result = self_training.train_second_round(
-        fine_tune, config, first.model_dir, second, read_role(layout, "target_validation"), read_labels(layout),
+        fine_tune, config, first.model_dir, second, validation_set, read_labels(layout),
         layout.model("adapted"), layout.checkpoints, progress,
         build_objectives(config, layout, plan.second_round_objectives),
         progress_artifact("fine-tune-round-2", "Self-training's second round: share trained"))

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from tasks.config.sections import _Section
 
-Branch = Literal["joint_training", "shift_adaptation"]
+Branch = Literal["joint_training", "shift_adaptation", "few_shot"]
 ShiftStrategy = Literal["importance_weighting", "class_balance", "augmentation", "vocabulary_substitution",
                        "pseudo_labeling", "target_mlm", "domain_adversarial"]
 SHIFT_STRATEGIES: tuple[str, ...] = ShiftStrategy.__args__  # type: ignore[attr-defined]
@@ -18,7 +18,10 @@ class StrategyConfig(_Section):
     """Which branch adapts the model, how the joint branch weighs the target domain, and what the shift-adaptation
     branch does (its strategies compose, in the order listed)."""
 
-    branch: Literal["auto", "joint_training", "shift_adaptation"] = "auto"
+    branch: Literal["auto", "joint_training", "shift_adaptation", "few_shot"] = Field(
+        "auto", description="auto = the measured shift decides between joint_training and shift_adaptation; "
+        "few_shot = the labelled target texts alone (no source row): the encoder is tuned contrastively on pairs of "
+        "them (SetFit), a head is fitted as a probe, then the model fine-tunes on them.")
     target_weight: float | None = Field(
         1.0, gt=0, description="Joint branch: loss weight of each labelled target row (source rows weigh 1); null = "
         "both domains carry equal total weight. Measured on electronics -> kitchen (3 seeds): 1 beat equal totals "
@@ -68,3 +71,13 @@ class StrategyConfig(_Section):
                                        "alone (encoder untouched) before the mixed objective starts; 0 = none.")
     adversarial_weight: float = Field(0.1, gt=0, description="domain_adversarial: the largest gradient-reversal "
                                       "scale (DANN's lambda, ramped up from 0 over training).")
+    few_shot_pairs: int | None = Field(
+        None, ge=1, description="few_shot: pairs per labelled text and round of setfit's pair sampling "
+        "(num_iterations); null = setfit's oversampling of every unique pair (~1,250 pairs for 50 texts).")
+    few_shot_epochs: int = Field(1, ge=1, description="few_shot: epochs of contrastive tuning over the pairs.")
+    few_shot_learning_rate: float = Field(2e-5, gt=0, description="few_shot: learning rate of the contrastive "
+                                          "tuning (setfit's default body learning rate).")
+    few_shot_batch_size: int = Field(16, ge=2, description="few_shot: pairs per contrastive batch.")
+    few_shot_pseudo_labeling: bool = Field(
+        True, description="few_shot: self-train as the shift branch does (pseudo_label_* settings) when there are "
+        "unlabelled target texts: the few-shot model labels them and a second round learns from the confident ones.")

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.branching import StrategyPlan, build_shift_training_set, decide_branch, plan_strategies
+from tasks.branching import (
+    StrategyPlan,
+    build_few_shot_training_set,
+    build_shift_training_set,
+    decide_branch,
+    plan_strategies,
+)
 from tasks.config import SimilarityConfig, StrategyConfig
 
 
@@ -69,3 +75,20 @@ def test_self_training_is_planned_only_with_unlabelled_target_texts_to_label():
     strategy = StrategyConfig(shift_strategies=["pseudo_labeling"])
     assert not plan_strategies("shift_adaptation", strategy, unlabeled=0).self_training
     assert plan_strategies("shift_adaptation", strategy, unlabeled=None).self_training  # not counted yet
+
+
+def test_the_few_shot_branch_is_chosen_only_by_name_and_self_trains_when_asked_and_there_is_text_to_label():
+    decision = decide_branch("few_shot", {"mmd2": 0.01, "proxy_a_distance": 0.1}, SimilarityConfig())
+    assert (decision.branch, decision.forced, decision.similar) == ("few_shot", True, None)
+    assert "few-shot path ran on the labelled target texts alone" in decision.rationale
+    assert plan_strategies("few_shot", StrategyConfig(), unlabeled=100) == StrategyPlan(("few_shot",), (), True)
+    assert not plan_strategies("few_shot", StrategyConfig(), unlabeled=0).self_training
+    assert not plan_strategies("few_shot", StrategyConfig(few_shot_pseudo_labeling=False), unlabeled=100).self_training
+
+
+def test_the_few_shot_training_set_is_every_labelled_target_text_and_no_source_row():
+    labeled = pd.DataFrame({"text": ["a", "b"], "label": ["positive", "negative"]})
+    validation = pd.DataFrame({"text": ["c"], "label": ["positive"]})
+    frame = build_few_shot_training_set(labeled, validation)
+    assert frame.to_dict("list") == {"text": ["a", "b", "c"], "label": ["positive", "negative", "positive"],
+                                     "domain": ["target"] * 3, "weight": [1.0] * 3}

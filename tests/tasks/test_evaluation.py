@@ -30,6 +30,7 @@ def test_confusion_matrix_png(tmp_path):
 def test_the_graph_marks_the_path_taken():
     assert "class A,B,C,E,F taken" in mermaid_graph("joint_training")
     assert "class A,B,D,E,F taken" in mermaid_graph("shift_adaptation")
+    assert "class A,B,G,E,F taken" in mermaid_graph("few_shot")
     metrics = {"accuracy": 0.9, "macro_f1": 0.9, "n": 10}
     report = run_markdown({"branch": "joint_training", "decision": {"rationale": "because"}, "validation": "ok",
                            "metrics": metrics, "baseline_metrics": {"accuracy": 0.8, "macro_f1": 0.7},

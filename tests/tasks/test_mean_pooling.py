@@ -73,3 +73,15 @@ def test_transformers_without_adaptflow_refuses_the_model_instead_of_pooling_dif
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode != 0
     assert MODEL_TYPE in done.stderr
+
+
+def test_a_model_saved_by_sentence_transformers_6_is_read_as_mean_pooled(sentence_model_dir, tmp_path):
+    import json
+    import shutil
+
+    shutil.copytree(sentence_model_dir, tmp_path / "st6", dirs_exist_ok=True)
+    (tmp_path / "st6" / "1_Pooling" / "config.json").write_text(json.dumps(
+        {"embedding_dimension": 32, "pooling_mode": "mean", "include_prompt": True}))
+    assert sentence_pooling(str(tmp_path / "st6")) == "mean"
+    (tmp_path / "st6" / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode": "cls"}))
+    assert sentence_pooling(str(tmp_path / "st6")) == "cls"
