@@ -36,8 +36,8 @@ def test_unknown_section_names_the_valid_sections():
 
 
 def test_bad_choice_lists_the_choices():
-    with pytest.raises(ConfigError, match=r"strategy.branch: choose one of 'auto', 'joint_training' or "
-                                          r"'shift_adaptation' \(got 'fast'\)"):
+    with pytest.raises(ConfigError, match=r"strategy.branch: choose one of 'auto', 'joint_training', "
+                                          r"'shift_adaptation' or 'few_shot' \(got 'fast'\)"):
         load_config(None, ["strategy.branch=fast"])
 
 
