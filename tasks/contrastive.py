@@ -39,12 +39,14 @@ def contrastive_tune(texts: list[str], labels: list[str], model_name: str, max_l
     a sentence-transformers model in `output_dir` (replaced whole, never half-written); returns `output_dir`."""
     from setfit import SetFitModel, Trainer, TrainingArguments
 
-    if len(set(labels)) < 2:
+    names = sorted(set(labels))
+    if len(names) < 2:
         raise TrainingError(f"the few-shot path needs labelled target texts of at least two labels; it has "
-                            f"{len(texts)} text(s) of {sorted(set(labels))}; label more target texts")
+                            f"{len(texts)} text(s) of {names}; label more target texts")
     path = resolve_model_path(model_name)
     check_model_dir(path)
-    names = sorted(set(labels))
+    # setfit says at INFO that the body has no model_head.pkl and that it starts a random head: only the body is used
+    logging.getLogger("setfit.modeling").setLevel(logging.WARNING)
     model = SetFitModel.from_pretrained(path, trust_remote_code=False)
     model.model_body.max_seq_length = max_length
     with tempfile.TemporaryDirectory(prefix="adaptflow-setfit-") as scratch:

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, Self
 
-Branch = Literal["joint_training", "shift_adaptation", "few_shot"]
+from tasks.config.strategy import Branch
+
 ModelRole = Literal["baseline", "adapted"]
-BRANCHES: tuple[Branch, ...] = ("joint_training", "shift_adaptation", "few_shot")
+BRANCHES: tuple[Branch, ...] = Branch.__args__  # type: ignore[attr-defined]
 MODEL_ROLES: tuple[ModelRole, ...] = ("baseline", "adapted")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from flows import self_training
 from flows.layout import Layout, layout_of, read_json, read_labels, read_parquet, read_role, target_pool
 from flows.progress_artifacts import progress_artifact
@@ -11,7 +13,7 @@ from tasks.config import AdaptflowConfig
 from tasks.contrastive import contrastive_key, contrastive_tune
 from tasks.objectives.domain_adversarial import AdversarialObjective
 from tasks.objectives.masked_lm import MaskedLMObjective
-from tasks.results import ModelRole, PreparedSet, PseudoLabels, TrainSummary, ValidationSummary
+from tasks.results import Branch, ModelRole, PreparedSet, PseudoLabels, TrainSummary, ValidationSummary
 from tasks.training import TrainResult, fine_tune
 
 
@@ -33,11 +35,11 @@ def fine_tune_adapted(config: AdaptflowConfig, validation: ValidationSummary, pr
     plan = plan_strategies(prepared.branch, config.strategy, validation.counts.get("target_unlabeled", 0))
     objectives = build_objectives(config, layout, plan.objectives)
     output = layout.first_round if plan.self_training else layout.model("adapted")
-    training_set, validation_set = read_parquet(layout.training_set), read_role(layout, "target_validation")
+    training_set, validation_set = read_parquet(layout.training_set), validation_texts(layout, prepared.branch)
     model_name, train_config, described = config.model.name_or_path, config.train, []
-    if prepared.branch == "few_shot":  # its training set holds the validation texts: none left to validate on
+    if prepared.branch == "few_shot":
         model_name, described = few_shot_encoder(config, layout, training_set, progress)
-        train_config, validation_set = config.train.model_copy(update={"head_init": "probe"}), validation_set.iloc[0:0]
+        train_config = config.train.model_copy(update={"head_init": "probe"})
     result = fine_tune(training_set, validation_set, read_labels(layout), model_name, config.model.max_length,
                        train_config, output, layout.checkpoints, progress=progress, objectives=objectives,
                        on_progress=progress_artifact("fine-tune-adapted", "Adapted model: share trained"))
@@ -47,6 +49,12 @@ def fine_tune_adapted(config: AdaptflowConfig, validation: ValidationSummary, pr
     write_parquet(layout.pseudo_labels, self_training.empty_pseudo_labels())  # a DVC out of this stage
     write_json(layout.pseudo_label_summary, PseudoLabels(0, 0).to_dict())
     return _written(layout, summary)
+
+
+def validation_texts(layout: Layout, branch: Branch) -> pd.DataFrame:
+    """The labelled target texts a branch validates on: none in the few-shot branch, whose training set holds them."""
+    validation = read_role(layout, "target_validation")
+    return validation.iloc[0:0] if branch == "few_shot" else validation
 
 
 def few_shot_encoder(config: AdaptflowConfig, layout: Layout, training_set, progress: bool) -> tuple[str, list[str]]:
@@ -86,9 +94,7 @@ def fine_tune_round_2(config: AdaptflowConfig, validation: ValidationSummary, fi
     plan = plan_strategies(branch, config.strategy)
     second = self_training.second_round_set(config, read_parquet(layout.training_set),
                                             read_parquet(layout.pseudo_labels))
-    validation_set = read_role(layout, "target_validation")
-    if branch == "few_shot":  # its training set holds the validation texts
-        validation_set = validation_set.iloc[0:0]
+    validation_set = validation_texts(layout, branch)
     strategies = [*first.strategies, self_training.describe(pseudo, config)]
     round_1 = {"history": first.history, "best_epoch": first.best_epoch, "reused": first.reused}
     if pseudo.selected == 0 or second.empty:
