@@ -20,6 +20,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.layout import input_files, layout_of
 from flows.prefect_tasks import TaskCalls
+from flows.stage_registry import BY_NAME
 from flows.stages import evaluate, prepare, register, similarity, train, validate
 from tasks.branching import plan_strategies
 from tasks.config import AdaptflowConfig
@@ -79,7 +80,7 @@ def _pipeline(config: AdaptflowConfig, calls: TaskCalls) -> dict[str, Any]:
     print(f"branch: {decision.branch} - {decision.rationale}")
     plan = plan_strategies(decision.branch, config.strategy, validation.counts.get("target_unlabeled", 0))
 
-    baseline = calls.submit(train.fine_tune_baseline, checked) if config.evaluation.baseline else None
+    baseline = calls.submit(train.fine_tune_baseline, checked) if BY_NAME["train-baseline"].enabled(config) else None
     prepared = calls.submit(prepare.BUILDERS[decision.branch], checked, decided)
     adapted = calls.submit(train.fine_tune_adapted, checked, prepared)
     if plan.self_training:

@@ -42,3 +42,10 @@ def measure_pair(config: AdaptflowConfig, source: pd.DataFrame, target: pd.DataF
     if plot is not None:
         plot_domain_embeddings(source_vectors, target_vectors, plot)
     return measures
+
+
+def plot_target(config: AdaptflowConfig, target: pd.DataFrame, plot: Path) -> Path:
+    """The target sample's embeddings alone, for a run without a source domain (the same plot, one colour)."""
+    sample = sample_texts(target, config.similarity.sample_size, config.similarity.seed)
+    _, vectors = embed_pair(config, [], sample["text"].tolist())
+    return plot_domain_embeddings(vectors[:0], vectors, plot)

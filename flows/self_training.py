@@ -14,7 +14,7 @@ from tasks.config import AdaptflowConfig
 from tasks.devices import placement
 from tasks.inference import predict_probabilities
 from tasks.pseudo_labeling import select_confident
-from tasks.results import PseudoLabels
+from tasks.results import Branch, PseudoLabels
 from tasks.training import TrainResult
 
 FineTune = Callable[..., TrainResult]
@@ -68,12 +68,12 @@ def adopt_teacher(teacher_dir: Path, output_dir: Path) -> None:
         shutil.copytree(teacher_dir, temp, dirs_exist_ok=True)
 
 
-def describe(counts: PseudoLabels, config: AdaptflowConfig) -> str:
-    """The strategy line of the run report."""
+def describe(counts: PseudoLabels, config: AdaptflowConfig, branch: Branch) -> str:
+    """The strategy line of the run report (the few-shot branch's prepared set has no source row)."""
     strategy = config.strategy
     student = "continues from the first model" if strategy.pseudo_label_student == "continue" \
         else "trains a fresh model"
-    source = "the source and " if strategy.pseudo_label_with_source else ""
+    source = "the source and " if strategy.pseudo_label_with_source and branch != "few_shot" else ""
     return (f"pseudo_labeling ({counts.selected} of {counts.candidates} unlabelled target texts at confidence >= "
             f"{strategy.pseudo_label_threshold:g}; second round {student} on {source}the target texts)")
 

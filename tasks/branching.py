@@ -57,19 +57,25 @@ def plan_strategies(branch: Branch, strategy: StrategyConfig, unlabeled: int | N
                         tuple(name for name in objectives if name != "domain_adversarial"))
 
 
+FEW_SHOT_PATH = ("the few-shot path ran on the labelled target texts alone (contrastive tuning of the encoder on "
+                 "pairs of them, a probe head, then fine-tuning; no source row)")
+
+
 def decide_branch(setting: str, measures: dict[str, float] | None = None,
-                  thresholds: SimilarityConfig | None = None) -> Decision:
+                  thresholds: SimilarityConfig | None = None, has_source: bool = True) -> Decision:
     """The branch for `strategy.branch` = `setting`; `auto` decides from the measured domain shift.
 
     Similar (-> joint_training) when MMD² and the proxy A-distance are both at most their thresholds; otherwise
-    dissimilar (-> shift_adaptation). The rationale names the values and thresholds that decided.
+    dissimilar (-> shift_adaptation). The rationale names the values and thresholds that decided. Without a source
+    domain (`has_source` false) there is nothing to measure or train on but the target: the few-shot path.
     """
     measures = measures or {}
+    if not has_source and setting in ("auto", "few_shot"):
+        return Decision("few_shot", None, "data.source is null: there is no source domain to measure the shift "
+                        f"against or to train on, so {FEW_SHOT_PATH}", forced=False, measures=measures)
     if setting == "few_shot":
-        return Decision("few_shot", None, "strategy.branch is set to few_shot, so the measured shift did not decide: "
-                        "the few-shot path ran on the labelled target texts alone (contrastive tuning of the encoder "
-                        "on pairs of them, a probe head, then fine-tuning; no source row)", forced=True,
-                        measures=measures)
+        return Decision("few_shot", None, f"strategy.branch is set to few_shot, so the measured shift did not "
+                        f"decide: {FEW_SHOT_PATH}", forced=True, measures=measures)
     if setting != "auto":
         return Decision(setting, None, f"strategy.branch is set to {setting}, so the measured shift did not decide",
                         forced=True, measures=measures)

@@ -29,7 +29,7 @@ def validate_frames(frames: dict[str, pd.DataFrame], config: ValidationConfig, l
     checks = {}
     truncated: dict[str, float] = {}
     for role, frame in frames.items():
-        if frame.empty and role not in REQUIRED:
+        if frame.empty and (role not in REQUIRED or role not in files):  # no source file: no source role
             continue
         counts = [len(ids) for ids in tokenize(tokenizer, frame["text"].fillna("").astype(str).tolist(), 10**9)] \
             if tokenizer is not None and max_length else None
@@ -67,10 +67,10 @@ def validate_roles(roles: DataRoles, config: ValidationConfig, files: dict[str, 
 
 
 def role_files(data) -> dict[str, str]:
-    """Which file each role came from, for messages."""
+    """Which file each role came from, for messages (the source roles only when there is a source file)."""
     target = str(data.target) if data.target else ""
     return {
-        "source_train": str(data.source), "source_test": str(data.source),
+        **({"source_train": str(data.source), "source_test": str(data.source)} if data.source is not None else {}),
         "target_labeled": str(data.target_labeled or target), "target_validation": str(data.target_labeled or target),
         "target_unlabeled": str(data.target_unlabeled or target), "target_test": str(data.target_test or target),
     }

@@ -77,7 +77,8 @@ def plot_training_curves(histories: dict[str, list[dict[str, Any]]], path: Path)
     loss_axis.set(title="training loss", xlabel="optimizer step" if per_step else "epoch")
     f1_axis.set(title="target validation macro-F1", xlabel="epoch")
     for axis in (loss_axis, f1_axis):
-        axis.legend(loc="best", fontsize="small")
+        if axis.get_legend_handles_labels()[0]:  # no validation texts (the few-shot path): an empty panel
+            axis.legend(loc="best", fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -95,9 +96,11 @@ def plot_domain_embeddings(source: np.ndarray, target: np.ndarray, path: Path) -
     path.parent.mkdir(parents=True, exist_ok=True)
     points = PCA(n_components=2, random_state=0).fit_transform(np.vstack([source, target]))
     figure, axis = plt.subplots(figsize=(5.5, 4.5))
-    axis.scatter(*points[: len(source)].T, s=6, alpha=0.5, label=f"source (n={len(source)})")
-    axis.scatter(*points[len(source):].T, s=6, alpha=0.5, label=f"target (n={len(target)})")
-    axis.set(title="source and target embeddings (PCA)", xlabel="PC 1", ylabel="PC 2")
+    if len(source):
+        axis.scatter(*points[: len(source)].T, s=6, alpha=0.5, label=f"source (n={len(source)})")
+    axis.scatter(*points[len(source):].T, s=6, alpha=0.5, label=f"target (n={len(target)})", color="C1")
+    title = "source and target embeddings (PCA)" if len(source) else "target embeddings (PCA); no source domain"
+    axis.set(title=title, xlabel="PC 1", ylabel="PC 2")
     axis.legend(loc="best", fontsize="small")
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -38,11 +38,16 @@ def confined(path: Path, root: Path | None) -> Path:
 
 
 def load_roles(data: DataConfig, split: SplitConfig) -> DataRoles:
-    """Read the configured files and build every role, checking that all labels are known to the source."""
-    source_all = read_examples(data.source, data)
-    labels = label_set(source_all, data.source)
-    source_train, source_test = split_off(source_all, split.source_test_size, split.seed,
-                                          "split.source_test_size", data.source)
+    """Read the configured files and build every role, checking that all labels are known to the source. With no
+    source (`data.source: null`) the source roles are empty and the labels are those of the labelled target files."""
+    if data.source is None:
+        labels = target_labels(data)
+        source_train = source_test = pd.DataFrame({"text": pd.Series(dtype=str), "label": pd.Series(dtype=str)})
+    else:
+        source_all = read_examples(data.source, data)
+        labels = label_set(source_all, data.source)
+        source_train, source_test = split_off(source_all, split.source_test_size, split.seed,
+                                              "split.source_test_size", data.source)
     labeled, unlabeled, test = _target_roles(data, split, labels)
     labeled_train, validation = split_validation(labeled, split.validation_fraction, split.seed)
     return DataRoles(
@@ -54,6 +59,16 @@ def load_roles(data: DataConfig, split: SplitConfig) -> DataRoles:
         target_test=test,
         labels=labels,
     )
+
+
+def target_labels(data: DataConfig) -> tuple[str, ...]:
+    """The labels of every labelled target file (what a run without a source domain can predict)."""
+    paths = [path for path in (data.target, data.target_labeled, data.target_test) if path is not None]
+    if not paths:
+        raise ConfigError("params: data.source is null, so the labels come from the labelled target files; set "
+                          "data.target, data.target_labeled or data.target_test")
+    frames = [read_examples(path, data) for path in paths]
+    return label_set(pd.concat(frames, ignore_index=True), paths[0], "the labelled target data")
 
 
 def _target_roles(data: DataConfig, split: SplitConfig,

@@ -53,11 +53,11 @@ def to_examples(raw: pd.DataFrame, path: Path, text_columns: list[str] | None, l
     return examples.reset_index(drop=True)
 
 
-def label_set(source: pd.DataFrame, path: Path) -> tuple[str, ...]:
-    """The sorted labels of the source; at least two are needed to train a classifier."""
+def label_set(source: pd.DataFrame, path: Path, what: str = "the source") -> tuple[str, ...]:
+    """The sorted labels of the source (or of `what`); at least two are needed to train a classifier."""
     labels = tuple(sorted(source["label"].unique()))
     if len(labels) < 2:
-        raise DataError(f"{path}: the source has only one class ({', '.join(labels)}); it needs at least two")
+        raise DataError(f"{path}: {what} has only one class ({', '.join(labels)}); it needs at least two")
     return labels
 
 

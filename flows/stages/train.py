@@ -95,7 +95,7 @@ def fine_tune_round_2(config: AdaptflowConfig, validation: ValidationSummary, fi
     second = self_training.second_round_set(config, read_parquet(layout.training_set),
                                             read_parquet(layout.pseudo_labels))
     validation_set = validation_texts(layout, branch)
-    strategies = [*first.strategies, self_training.describe(pseudo, config)]
+    strategies = [*first.strategies, self_training.describe(pseudo, config, branch)]
     round_1 = {"history": first.history, "best_epoch": first.best_epoch, "reused": first.reused}
     if pseudo.selected == 0 or second.empty:
         self_training.adopt_teacher(first.model_dir, layout.model("adapted"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import model_validator
+
 from tasks.config.sections import (
     DataConfig,
     EvaluationConfig,
@@ -32,3 +34,10 @@ class AdaptflowConfig(_Section):
     inference: InferenceConfig = InferenceConfig()
     output: OutputConfig = OutputConfig()
     tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _source_for_branch(self) -> AdaptflowConfig:
+        if self.data.source is None and self.strategy.branch in ("joint_training", "shift_adaptation"):
+            raise ValueError(f"strategy.branch {self.strategy.branch} trains on the source domain but data.source is "
+                             "null; set data.source, or strategy.branch auto or few_shot")
+        return self

@@ -20,7 +20,12 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where each data role comes from and which columns hold the text and the label."""
 
-    source: Path = Field(Path("data/sample/books.csv"), description="Labelled source-domain data.")
+    source: Path | None = Field(
+        Path("data/sample/books.csv"),
+        description="Labelled source-domain data; null = no source domain: the labels come from the labelled target "
+        "files and the few-shot path adapts on the labelled target texts alone (no shift measured, no source-only "
+        "baseline).",
+    )
     target: Path | None = Field(
         Path("data/sample/kitchen.csv"),
         description="One labelled target file, split by `split` into labelled-few / unlabelled / test.",

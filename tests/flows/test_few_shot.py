@@ -34,6 +34,7 @@ def test_the_few_shot_branch_trains_on_the_labelled_target_texts_alone_from_a_co
     summary = run_stage(config, "train")
     assert summary.strategies[0].startswith(f"contrastive_tuning (setfit: {len(labelled)} labelled target texts")
     assert summary.strategies[1].startswith("pseudo_labeling (")  # its unlabelled target texts, self-trained on
+    assert summary.strategies[1].endswith("second round continues from the first model on the target texts)")
     assert isinstance(load_classifier_dir(summary.model_dir), MeanPooledForSequenceClassification)
     assert all(row["val_accuracy"] is None for row in summary.history)  # its validation texts are training texts
     encoders = list((layout.checkpoints / "few-shot").iterdir())
@@ -56,6 +57,25 @@ def test_a_second_run_with_the_same_labelled_texts_reuses_the_tuned_encoder(tiny
     again = run_stage(config, "train")
     assert again.strategies[0].endswith("; reused), probe head")
     assert (encoder / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_without_a_source_domain_the_flow_takes_the_few_shot_path_by_itself_and_trains_no_baseline(
+        prefect_harness, tiny_config):
+    from flows.adaptation import adaptation_flow
+
+    config = tiny_config.model_copy(update={"strategy": StrategyConfig(few_shot_learning_rate=1e-3,
+                                                                       few_shot_pseudo_labeling=False)})
+    config.data.source = None
+    assert config.strategy.branch == "auto"
+    summary = adaptation_flow(config)
+    assert summary["branch"] == "few_shot" and summary["decision"]["forced"] is False
+    assert summary["decision"]["rationale"].startswith("data.source is null")
+    assert summary["baseline_metrics"] is None and summary["metrics"]["n"] == 60
+    layout = layout_of(config)
+    assert not layout.model("baseline").exists()
+    validated = json.loads(layout.validation.read_text())
+    assert "source_train" not in validated["roles"] and validated["status"] == "passed"
+    assert layout.domains_plot.is_file()  # the target domain alone
 
 
 def test_the_flow_runs_the_few_shot_path_when_asked_and_its_report_marks_that_path(prefect_harness, tiny_config):

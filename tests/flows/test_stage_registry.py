@@ -42,6 +42,16 @@ def test_dvc_yaml_names_the_configured_data_files_as_validate_dependencies(tmp_p
     assert stages["register"]["params"] == [{"params.yaml": None}]  # it logs every param to MLflow
 
 
+def test_without_a_source_dvc_yaml_has_no_baseline_stage_and_no_source_file(tmp_path):
+    from flows.dvc_pipeline import pipeline
+
+    config = load_config(REPO / "params.yaml", ["data.source=null"])
+    stages = pipeline(config)["stages"]
+    assert "train-baseline" not in stages and "outputs/models/baseline" not in stages["evaluate"]["deps"]
+    assert not any("books.csv" in dep for dep in stages["validate"]["deps"])
+    assert "data/sample/kitchen.csv" in stages["validate"]["deps"]
+
+
 class Recorder:
     """The config as a stage sees it, recording every `section.key` read (a pydantic method reads the section)."""
 

@@ -77,7 +77,15 @@ def test_self_training_is_planned_only_with_unlabelled_target_texts_to_label():
     assert plan_strategies("shift_adaptation", strategy, unlabeled=None).self_training  # not counted yet
 
 
-def test_the_few_shot_branch_is_chosen_only_by_name_and_self_trains_when_asked_and_there_is_text_to_label():
+def test_without_a_source_domain_auto_takes_the_few_shot_path_and_says_why():
+    for setting in ("auto", "few_shot"):
+        decision = decide_branch(setting, None, SimilarityConfig(), has_source=False)
+        assert (decision.branch, decision.forced, decision.similar) == ("few_shot", False, None)
+        assert decision.rationale.startswith("data.source is null: there is no source domain to measure")
+        assert "few-shot path ran on the labelled target texts alone" in decision.rationale
+
+
+def test_the_few_shot_branch_is_chosen_by_name_and_self_trains_when_asked_and_there_is_text_to_label():
     decision = decide_branch("few_shot", {"mmd2": 0.01, "proxy_a_distance": 0.1}, SimilarityConfig())
     assert (decision.branch, decision.forced, decision.similar) == ("few_shot", True, None)
     assert "few-shot path ran on the labelled target texts alone" in decision.rationale

@@ -65,6 +65,14 @@ def test_a_target_is_required():
         build_config({"data": {"target": None}})
 
 
+def test_a_branch_that_trains_on_the_source_needs_a_source():
+    for branch in ("joint_training", "shift_adaptation"):
+        with pytest.raises(ConfigError, match=f"params: strategy.branch {branch} trains on the source domain but "
+                                              "data.source is null; set data.source, or strategy.branch auto"):
+            build_config({"data": {"source": None}, "strategy": {"branch": branch}})
+    assert build_config({"data": {"source": None}}).data.source is None  # auto: the few-shot path
+
+
 def test_overrides_do_not_mutate_the_input():
     raw = {"train": {"epochs": 3}}
     assert apply_overrides(raw, ["train.epochs=1"]) == {"train": {"epochs": 1}}

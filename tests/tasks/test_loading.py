@@ -70,6 +70,23 @@ def test_a_single_class_source_is_refused(tmp_path):
         load_roles(DataConfig(source=source, target=SAMPLE / "kitchen.csv"), SplitConfig())
 
 
+def test_without_a_source_the_labels_are_the_labelled_target_files_and_the_source_roles_are_empty(tmp_path):
+    extra = tmp_path / "extra.csv"
+    extra.write_text("title,text,label\nA,so so,neutral\nB,fine,neutral\n", encoding="utf-8")
+    roles = load_roles(DataConfig(source=None, target=SAMPLE / "kitchen.csv", target_labeled=extra), SplitConfig())
+    assert roles.labels == ("negative", "neutral", "positive")
+    assert roles.source_train.empty and roles.source_test.empty
+    assert list(roles.source_train.columns) == ["text", "label"]
+    assert "neutral" in set(roles.target_labeled["label"]) and len(roles.target_test) > 0
+
+
+def test_without_a_source_a_single_class_target_is_refused(tmp_path):
+    target = tmp_path / "target.csv"
+    target.write_text("title,text,label\nA,good,positive\nB,great,positive\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"target.csv: the labelled target data has only one class \(positive\)"):
+        load_roles(DataConfig(source=None, target=None, target_test=target), SplitConfig())
+
+
 def test_separate_labelled_unlabelled_and_test_files(tmp_path):
     books = pd.read_csv(SAMPLE / "books.csv")
     kitchen = pd.read_csv(SAMPLE / "kitchen.csv")
