@@ -41,7 +41,8 @@ def test_int8_is_a_quarter_of_the_size_and_close_to_the_torch_model(classifier_d
 
 
 @pytest.mark.parametrize(("head", "encoder"), [("classifier_dir", "bert"), ("mean_classifier_dir", "encoder")])
-def test_int8_leaves_exactly_the_feed_forward_output_of_each_layer_in_fp32(head, encoder, request, tmp_path):
+def test_int8_leaves_exactly_the_attention_and_feed_forward_outputs_of_each_layer_in_fp32(head, encoder, request,
+                                                                                        tmp_path):
     import onnx
 
     classifier_dir = request.getfixturevalue(head)
@@ -50,7 +51,8 @@ def test_int8_leaves_exactly_the_feed_forward_output_of_each_layer_in_fp32(head,
     weights = {initializer.name for initializer in graph.initializer}
     fp32 = sorted(node.name for node in graph.node if node.op_type in ("MatMul", "Gemm") and weights & set(node.input))
     layers = load_classifier_dir(str(classifier_dir)).base_model.config.num_hidden_layers
-    assert fp32 == [f"/model/{encoder}/encoder/layer.{i}/output/dense/MatMul" for i in range(layers)]
+    assert fp32 == sorted(f"/model/{encoder}/encoder/layer.{i}/{block}output/dense/MatMul" for i in range(layers)
+                          for block in ("", "attention/"))
     assert [node for node in graph.node if node.op_type == "MatMulInteger"]  # the rest is int8
 
 
