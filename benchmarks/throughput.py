@@ -36,19 +36,21 @@ from tasks.devices import resolve_precision
 from tasks.evaluation import compute_metrics
 from tasks.inference import predict_probabilities
 from tasks.loading import load_roles
-from tasks.models import load_classifier, load_tokenizer
+from tasks.models import freeze_lowest_layers, load_classifier, load_tokenizer
 from tasks.training import fine_tune, make_optimizer, train_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adaptation import DEFAULT_DATA, pair_config
 
 MAX_LENGTH = 256
-# name -> (dynamic padding + length-grouped batches, precision, frozen word embeddings)
+# name -> (dynamic padding + length-grouped batches, precision, frozen word embeddings, frozen lowest layers)
 TRAIN_VARIANTS = {
-    "naive": (False, "fp32", False),
-    "dynamic_padding": (True, "fp32", False),
-    "dynamic_padding+bf16": (True, "bf16", False),
-    "engine": (True, "auto", True),
+    "naive": (False, "fp32", False, 0),
+    "dynamic_padding": (True, "fp32", False, 0),
+    "dynamic_padding+bf16": (True, "bf16", False, 0),
+    "engine": (True, "auto", True, 0),
+    "engine+freeze2": (True, "auto", True, 2),  # train.freeze_layers: an option, not the default
+    "engine+freeze3": (True, "auto", True, 3),
 }
 # name -> precision; all but naive go through the engine's sorted, dynamically padded `inference_mode` batches;
 # onnx-int8 is the engine's model exported to ONNX and quantised to int8 (tasks.onnx_inference), in ONNX Runtime
@@ -105,6 +107,7 @@ def engine_train_steps(model, tokenizer, texts: list[str], targets: torch.Tensor
     """adaptflow's engine for `steps` optimiser steps: the batches one epoch of `fine_tune` would take."""
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    freeze_lowest_layers(model, config.freeze_layers)
     if dynamic:
         sequences = tokenize(tokenizer, texts, MAX_LENGTH)
     else:  # padding tokens kept as real positions: the naive batch shapes through the engine's loop
@@ -129,9 +132,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     kind, name = args.worker.split(":", 1)
     result: dict[str, Any] = {"kind": kind, "variant": name}
     if kind == "train":
-        dynamic, precision, frozen = TRAIN_VARIANTS[name]
+        dynamic, precision, frozen, layers = TRAIN_VARIANTS[name]
         config = TrainConfig(batch_size=args.batch_size, precision=precision, freeze_embeddings=frozen,
-                             seed=args.seed, warmup_ratio=0.0)
+                             freeze_layers=layers, seed=args.seed, warmup_ratio=0.0)
 
         def run(steps: int) -> float:
             if name == "naive":
@@ -172,7 +175,9 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def accuracy(args: argparse.Namespace) -> dict[str, Any]:
-    """Both loops fine-tuned on the whole books split (same epochs, seed, lr), scored on the kitchen test split."""
+    """Both loops fine-tuned on the whole books split (same epochs, seed, lr), scored on the kitchen test split;
+    with --variants naming engine+freezeN, the engine with its lowest N layers frozen too (an option, not a
+    default: its row says what the option costs)."""
     roles, labels = load_texts(args.data, args.seed)
     texts, test = roles.source_train["text"].tolist(), roles.target_test
     label_ids = {label: index for index, label in enumerate(labels)}
@@ -181,24 +186,34 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
                          resume=False)
     out: dict[str, Any] = {}
     torch.manual_seed(args.seed)
-    model = load_classifier(args.model, labels)
     tokenizer = load_tokenizer(args.model)
-    steps = math.ceil(len(texts) / args.batch_size) * args.epochs
-    naive_config = config.model_copy(update={"freeze_embeddings": False, "precision": "fp32"})
-    started = time.perf_counter()
-    naive_train_steps(model, tokenizer, texts, targets, steps, args.batch_size, args.seed, naive_config)
-    probabilities = naive_predict(model, tokenizer, test["text"].tolist(), args.infer_batch_size)
-    out["naive"] = _scored(probabilities, test, labels, time.perf_counter() - started)
-    with tempfile.TemporaryDirectory() as work:
+    if not args.no_naive_accuracy:
+        model = load_classifier(args.model, labels)
+        steps = math.ceil(len(texts) / args.batch_size) * args.epochs
+        naive_config = config.model_copy(update={"freeze_embeddings": False, "precision": "fp32"})
         started = time.perf_counter()
-        trained = fine_tune(roles.source_train, roles.target_validation.iloc[0:0], labels, args.model, MAX_LENGTH,
-                            config, Path(work) / "model", Path(work) / "checkpoints", progress=False)
-        from tasks.models import load_classifier_dir
-        probabilities = predict_probabilities(load_classifier_dir(str(trained.model_dir)), tokenizer,
-                                              test["text"].tolist(), MAX_LENGTH, args.infer_batch_size,
-                                              resolve_precision(config.precision))
-        out["engine"] = _scored(probabilities, test, labels, time.perf_counter() - started)
+        naive_train_steps(model, tokenizer, texts, targets, steps, args.batch_size, args.seed, naive_config)
+        probabilities = naive_predict(model, tokenizer, test["text"].tolist(), args.infer_batch_size)
+        out["naive"] = _scored(probabilities, test, labels, time.perf_counter() - started)
+    engines = {"engine": 0, **{name: TRAIN_VARIANTS[name][3] for name in _chosen(args) if name.startswith("engine+")}}
+    for name, layers in engines.items():
+        engine_config = config.model_copy(update={"freeze_layers": layers})
+        with tempfile.TemporaryDirectory() as work:
+            started = time.perf_counter()
+            trained = fine_tune(roles.source_train, roles.target_validation.iloc[0:0], labels, args.model,
+                                MAX_LENGTH, engine_config, Path(work) / "model", Path(work) / "checkpoints",
+                                progress=False)
+            from tasks.models import load_classifier_dir
+            probabilities = predict_probabilities(load_classifier_dir(str(trained.model_dir)), tokenizer,
+                                                  test["text"].tolist(), MAX_LENGTH, args.infer_batch_size,
+                                                  resolve_precision(config.precision))
+            out[name] = _scored(probabilities, test, labels, time.perf_counter() - started)
+        print(f"accuracy {name}: {out[name]}", flush=True)
     return out
+
+
+def _chosen(args: argparse.Namespace) -> list[str]:
+    return args.variants.split(",") if args.variants else [*TRAIN_VARIANTS]
 
 
 def _scored(probabilities: np.ndarray, test, labels: tuple[str, ...], seconds: float) -> dict[str, Any]:
@@ -256,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--accuracy", action="store_true", help="also fine-tune both loops fully and score them")
     parser.add_argument("--epochs", type=int, default=2, help="epochs for --accuracy")
+    parser.add_argument("--no-naive-accuracy", action="store_true", help="--accuracy without the naive loop's "
+                        "fine-tune (the slowest part; the engine rows alone)")
     parser.add_argument("--int8-accuracy", action="store_true", help="also score each domain's source-only model on "
                         "the six pairs' target test sets with torch and with int8 ONNX (benchmarks/int8_accuracy.py; "
                         "its trained models are kept in --int8-work and reused)")
@@ -278,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     engine_precision = resolve_precision("auto")  # bf16 only where this CPU computes it natively
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 native: "
           f"{engine_precision == 'bf16'}, model {args.model}", flush=True)
-    chosen = args.variants.split(",") if args.variants else [*TRAIN_VARIANTS]
+    chosen = _chosen(args)
     unknown = sorted(set(chosen) - set(TRAIN_VARIANTS) | ({"naive", "engine"} - set(chosen)))
     if unknown:
         print(f"throughput benchmark: --variants {args.variants}: name only {','.join(TRAIN_VARIANTS)}, and "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tasks.mean_pooling  # importing it registers the mean-pooled classifier with the Auto classes
 from tasks.config import DEFAULT_MODEL
-from tasks.errors import ModelError
+from tasks.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 
@@ -139,3 +139,22 @@ def load_classifier_dir(name_or_path: str):
         raise ModelError(f"{name_or_path}: is not a fine-tuned classifier (no classification head); "
                          "pass the model_dir that adaptflow run printed")
     return model
+
+
+def freeze_lowest_layers(model, layers: int) -> None:
+    """Freeze the embedding block and the lowest `layers` transformer layers of `model`'s encoder (the first layer
+    list in it: BERT's, RoBERTa's, DistilBERT's), so that the backward pass stops above them."""
+    import torch
+
+    if layers == 0:
+        return
+    base = model.base_model
+    stack = next((module for module in base.modules() if isinstance(module, torch.nn.ModuleList)), None)
+    if stack is None:
+        raise ConfigError(f"train.freeze_layers is {layers}, but {type(base).__name__} has no list of layers to "
+                          "freeze; set train.freeze_layers: 0")
+    if layers >= len(stack):
+        raise ConfigError(f"train.freeze_layers is {layers}, but the model has {len(stack)} layers and at least one "
+                          f"must train; set at most {len(stack) - 1}")
+    for module in (getattr(base, "embeddings", None) or base.get_input_embeddings(), *stack[:layers]):
+        module.requires_grad_(False)

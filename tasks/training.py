@@ -29,7 +29,7 @@ from tasks.errors import TrainingError
 from tasks.evaluation import compute_metrics
 from tasks.inference import predict
 from tasks.linear_probe import fit_head
-from tasks.models import load_classifier, load_tokenizer, new_head
+from tasks.models import freeze_lowest_layers, load_classifier, load_tokenizer, new_head
 from tasks.objectives import AuxiliaryLoss, Objective, ObjectiveRun, TrainingContext, combined_loss, heads_of
 from tasks.optimizer import make_optimizer, normalised_weights
 from tasks.progress import EpochProgress
@@ -80,6 +80,7 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
                  pad_id_of(tokenizer), device, precision)
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
+    freeze_lowest_layers(model, config.freeze_layers)
     context = TrainingContext(model, tokenizer, train, max_length, config.batch_size, config.seed, device, precision)
     with ExitStack() as stack:
         runs = [_bind(objective, context, stack) for objective in objectives]

@@ -151,6 +151,9 @@ class TrainConfig(_Section):
     group_by_length: bool = True
     freeze_embeddings: bool = Field(True, description="Do not update the word-embedding matrix (half of MiniLM's "
                                     "weights; its AdamW update is pure cost on small data).")
+    freeze_layers: int = Field(0, ge=0, description="Also freeze the whole embedding block and the lowest N "
+                               "transformer layers: the backward pass stops above them (a speed lever; its accuracy "
+                               "is in BENCHMARKS.md). 0 = train every layer.")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="bf16 autocast for matrix work; auto = bf16 where the device computes bf16 natively "
         "(a CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX), else fp32."

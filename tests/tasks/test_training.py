@@ -13,7 +13,7 @@ from safetensors import safe_open
 
 from tasks.config import TrainConfig
 from tasks.early_stopping import fresh_state, track_best
-from tasks.errors import ModelError, TrainingError
+from tasks.errors import ConfigError, ModelError, TrainingError
 from tasks.evaluation import compute_metrics
 from tasks.inference import predict
 from tasks.models import load_classifier, load_classifier_dir, load_tokenizer
@@ -169,6 +169,22 @@ def test_frozen_embeddings_are_not_updated(tmp_path, tiny_model_dir, data):
     before = load_classifier(str(tiny_model_dir), LABELS).get_input_embeddings().weight
     after = load_classifier_dir(str(result.model_dir)).get_input_embeddings().weight
     assert torch.equal(before, after)
+
+
+def test_frozen_lowest_layers_and_embedding_block_are_not_updated_and_the_layers_above_are(tmp_path, tiny_model_dir,
+                                                                                            data):
+    result = train(tmp_path, tiny_model_dir, data, freeze_layers=1, epochs=1)
+    before = dict(load_classifier(str(tiny_model_dir), LABELS).named_parameters())
+    after = dict(load_classifier_dir(str(result.model_dir)).named_parameters())
+    unchanged = {name for name in before if torch.equal(before[name], after[name])}
+    frozen = {name for name in before if name.startswith(("bert.embeddings.", "bert.encoder.layer.0."))}
+    assert frozen and unchanged == frozen  # layer 1, the pooler and the head all trained
+
+
+def test_freezing_every_layer_is_refused_with_how_many_may_be(tmp_path, tiny_model_dir, data):
+    with pytest.raises(ConfigError, match="train.freeze_layers is 2, but the model has 2 layers and at least one must "
+                                          "train; set at most 1"):
+        train(tmp_path, tiny_model_dir, data, freeze_layers=2, epochs=1)
 
 
 @pytest.mark.reliability
