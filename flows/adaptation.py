@@ -83,8 +83,10 @@ def _pipeline(config: AdaptflowConfig, calls: TaskCalls) -> dict[str, Any]:
     baseline = calls.submit(train.fine_tune_baseline, checked) if BY_NAME["train-baseline"].enabled(config) else None
     prepared = calls.submit(prepare.BUILDERS[decision.branch], checked, decided)
     adapted = calls.submit(train.fine_tune_adapted, checked, prepared)
+    teacher = []  # self-training's first round and pseudo-labels: awaited too, so that their caches are stamped
     if plan.self_training:
         pseudo = calls.submit(train.pseudo_label, checked, adapted)
+        teacher = [adapted, pseudo]
         adapted = calls.submit(train.fine_tune_round_2, checked, adapted, pseudo)
     evaluated = calls.submit(evaluate.evaluate, checked, adapted, baseline)
 
@@ -92,6 +94,8 @@ def _pipeline(config: AdaptflowConfig, calls: TaskCalls) -> dict[str, Any]:
     print(f"training set: {training_set.rows} rows; strategies: {', '.join(training_set.strategies)}")
     if baseline is not None:
         calls.result(baseline, track=True)
+    for step in teacher:
+        calls.result(step)
     model = calls.result(adapted, track=True)
     if model.strategies:
         print(f"training: {', '.join(model.strategies)}")

@@ -63,6 +63,19 @@ def test_a_rerun_with_unchanged_inputs_reuses_every_stage_and_a_changed_param_re
     assert {third[name] for name in ("fine-tune-baseline", "fine-tune-adapted", "evaluate-target")} == {"Completed"}
 
 
+def test_a_rerun_of_a_self_training_run_reuses_its_first_round_and_pseudo_labels_too(prefect_harness, tiny_config):
+    from flows.adaptation import adaptation_flow
+
+    tiny_config.tracking.enabled = False
+    tiny_config.evaluation.baseline = False
+    tiny_config.strategy.branch = "shift_adaptation"
+    tiny_config.strategy.shift_strategies = ["pseudo_labeling"]
+    first = _task_states(adaptation_flow(tiny_config, return_state=True))
+    assert {"fine-tune-adapted", "pseudo-label", "fine-tune-round-2"} <= set(first), first
+    second = _task_states(adaptation_flow(tiny_config, return_state=True))
+    assert set(second.values()) == {"Cached"}, second
+
+
 def test_outputs_rewritten_outside_the_flow_are_recomputed_not_trusted(prefect_harness, tiny_config):
     from flows.adaptation import adaptation_flow
 
