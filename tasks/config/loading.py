@@ -107,7 +107,7 @@ def _describe(error: dict[str, Any]) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "literal_error":
         message = message.replace("Input should be", "choose one of")
-    return f"{key or 'params'}: {message}{shown}"
+    return f"{key}: {message}{shown}" if key else message  # an error of the whole config names its keys itself
 
 
 def _fields_at(section: str) -> list[str]:

@@ -67,7 +67,7 @@ def test_a_target_is_required():
 
 def test_a_branch_that_trains_on_the_source_needs_a_source():
     for branch in ("joint_training", "shift_adaptation"):
-        with pytest.raises(ConfigError, match=f"params: strategy.branch {branch} trains on the source domain but "
+        with pytest.raises(ConfigError, match=f"^params: strategy.branch {branch} trains on the source domain but "
                                               "data.source is null; set data.source, or strategy.branch auto"):
             build_config({"data": {"source": None}, "strategy": {"branch": branch}})
     assert build_config({"data": {"source": None}}).data.source is None  # auto: the few-shot path
