@@ -4,8 +4,10 @@ registered model, and the champion/challenger aliases moved only as `tasks.promo
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,41 +45,53 @@ def register_version(tracker: RunTracker, model_dir: Path, scores: Scores, evide
 @timed
 def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], scores: Scores | None = None) -> str:
     """Save the model as an MLflow pyfunc (signature, input example, `tasks/serving.py` as its code, the HF weights
-    and their int8 ONNX export beside them) and log it as
-    the run's logged model `model` (listed under the run page's Logged models, with its target scores; `runs:/ID/model`
-    resolves to it); returns its model id."""
+    and their int8 ONNX export beside them) and log it as the run's logged model `model` (listed under the run
+    page's Logged models, with its target scores; `runs:/ID/model` resolves to it); returns its model id."""
+    import functools
     import importlib.util
 
     import mlflow.pyfunc
     import pandas as pd
     from mlflow.models import infer_signature
 
+    from tasks.onnx_inference import exported
+
     config = tracker.config
     example = pd.DataFrame({"text": example_texts[:3] or ["an example text"]})
     signature = infer_signature(example, pd.DataFrame({"label": ["label"], "score": [0.5]}))
-    from tasks.onnx_inference import exported
-
     settings = {"max_length": config.model.max_length, "batch_size": config.evaluation.batch_size,
                 "backend": config.inference.backend}
     artifacts = {"model_dir": str(model_dir), "onnx_int8": str(exported(model_dir, config.inference.cache_dir, True))}
-    with tempfile.TemporaryDirectory(prefix="adaptflow-model-") as scratch:
-        saved = Path(scratch) / "model"
-        mlflow.pyfunc.save_model(str(saved), python_model=importlib.util.find_spec("tasks.serving").origin,
-                                 artifacts=artifacts, signature=signature, input_example=example,
-                                 model_config=settings, pip_requirements=_requirements(),
-                                 code_paths=[importlib.util.find_spec("tasks.mean_pooling").origin])
-        return _logged_model(tracker, saved, scores)
+    save = functools.partial(mlflow.pyfunc.save_model, python_model=importlib.util.find_spec("tasks.serving").origin,
+                             artifacts=artifacts, signature=signature, input_example=example, model_config=settings,
+                             pip_requirements=_requirements(),
+                             code_paths=[importlib.util.find_spec("tasks.mean_pooling").origin])
+    return _logged_model(tracker, save, scores)
 
 
-def _logged_model(tracker: RunTracker, saved: Path, scores: Scores | None) -> str:
-    """The saved pyfunc as an MLflow 3 logged model: created for the run, its files, its scores, READY."""
+def _logged_model(tracker: RunTracker, save: Callable[[str], object], scores: Scores | None) -> str:
+    """The pyfunc that `save(path)` writes, as an MLflow 3 logged model: created for the run, its files, its scores,
+    READY. In an artifact store on this machine's file system the files are saved beside their place in the store
+    and renamed into it (one write of the weights, and never a half-written model in the store); in a remote store
+    they are saved to a temporary directory and uploaded."""
     from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric
 
     client = tracker.client
     run = client.get_run(tracker.run_id)
     model = client.create_logged_model(run.info.experiment_id, name="model", source_run_id=tracker.run_id,
                                        model_type="text-classifier")
-    client.log_model_artifacts(model.model_id, str(saved))
+    place = local_directory(model.artifact_location)
+    if place is not None and not (place.is_dir() and any(place.iterdir())):
+        place.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".adaptflow-model-", dir=place.parent) as scratch:
+            save(str(Path(scratch) / "model"))
+            if place.is_dir():
+                place.rmdir()
+            os.replace(Path(scratch) / "model", place)
+    else:
+        with tempfile.TemporaryDirectory(prefix="adaptflow-model-") as scratch:
+            save(str(Path(scratch) / "model"))
+            client.log_model_artifacts(model.model_id, str(Path(scratch) / "model"))
     if scores is not None:
         values = {"target.macro_f1": scores.target_macro_f1, "source.macro_f1": scores.source_macro_f1}
         client.log_batch(tracker.run_id, metrics=[
@@ -86,6 +100,19 @@ def _logged_model(tracker: RunTracker, saved: Path, scores: Scores | None) -> st
     client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
     client.log_outputs(tracker.run_id, [LoggedModelOutput(model.model_id, step=0)])
     return model.model_id
+
+
+def local_directory(location: str) -> Path | None:
+    """The directory of an artifact location (`/path` or `file:///path`) on this machine, or None for a remote
+    store (`s3://`, `mlflow-artifacts:`, ...)."""
+    from urllib.parse import urlparse
+
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    scheme = urlparse(location).scheme
+    if scheme == "file":
+        return Path(local_file_uri_to_path(location))
+    return Path(location) if scheme == "" else None
 
 
 @timed

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from flows.registry import local_directory
 from tasks.promotion import Scores
 from tasks.provenance import dvc_md5
 from tests.conftest import REPO, free_port
@@ -261,13 +262,17 @@ def test_the_gate_judges_the_champion_on_the_challengers_test_set_and_promotes_o
 
 @pytest.mark.reliability
 def test_flow_runs_are_runs_and_versions_a_cached_rerun_adds_none_and_the_gate_moves_the_aliases(
-        prefect_harness, tiny_config, mlflow_store):
+        prefect_harness, tiny_config, mlflow_store, monkeypatch):
     import mlflow
     from mlflow import MlflowClient
 
     from flows.adaptation import adaptation_flow
     from flows.cli import main
 
+    def upload(*_args):  # the store is on this file system: the model is saved in place, never copied into it
+        raise AssertionError("the logged model was copied into a local artifact store")
+
+    monkeypatch.setattr(MlflowClient, "log_model_artifacts", upload)
     tiny_config.tracking.uri = mlflow_store
     tiny_config.tracking.promotion_margin = 2.0  # no macro-F1 beats another by 2: the first model stays champion
     reseeded = tiny_config.model_copy(deep=True)
@@ -308,6 +313,9 @@ def test_flow_runs_are_runs_and_versions_a_cached_rerun_adds_none_and_the_gate_m
     assert "model" not in artifacts  # the model's files live once, in the run's logged model
     logged = client.search_logged_models([run.info.experiment_id], filter_string=f"source_run_id='{run.info.run_id}'")
     assert [(model.name, str(model.status)) for model in logged] == [("model", "READY")]
+    place = local_directory(logged[0].artifact_location)  # saved beside its place and renamed into it
+    assert (place / "MLmodel").is_file() and (place / "artifacts" / "model.int8.onnx").is_file()
+    assert list(place.parent.glob(".adaptflow-model-*")) == []
     report = Path(client.download_artifacts(run.info.run_id, "report.md", str(Path(mlflow_store[10:]).parent)))
     assert "```mermaid" in report.read_text() and "class A,B," in report.read_text()
 
@@ -366,6 +374,14 @@ def test_flow_runs_are_runs_and_versions_a_cached_rerun_adds_none_and_the_gate_m
 
 
 @pytest.mark.reliability
+def test_a_logged_model_is_written_in_place_only_in_a_store_on_this_machines_file_system(tmp_path):
+    assert local_directory(f"file://{tmp_path}/models/m-1/artifacts") == tmp_path / "models" / "m-1" / "artifacts"
+    assert local_directory(f"{tmp_path}/models/m-1/artifacts") == tmp_path / "models" / "m-1" / "artifacts"
+    for remote in ("mlflow-artifacts:/1/models/m-1/artifacts", "s3://bucket/1/models/m-1/artifacts",
+                   "http://127.0.0.1:5000/api/2.0/mlflow-artifacts/artifacts/1"):
+        assert local_directory(remote) is None, remote
+
+
 def test_a_failed_flow_ends_its_run_failed_and_registers_nothing(prefect_harness, tiny_config, mlflow_store):
     from mlflow import MlflowClient
 
