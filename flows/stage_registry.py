@@ -81,7 +81,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("train-baseline", train.fine_tune_baseline, ("model", "train"), ("validate",), TrainSummary,
           lambda at: at.history("baseline"), (Step("fine-tune-baseline", train.fine_tune_baseline),),
           outs=(lambda at: at.model("baseline"),), track="log_training",
-          enabled=lambda config: config.evaluation.baseline and config.data.source is not None),
+          enabled=lambda config: config.evaluation.baseline and config.data.has_source),
     Stage("train", train.train, ("model", "train", "strategy", "evaluation.batch_size"), ("validate", "prepare"),
           TrainSummary, lambda at: at.history("adapted"),
           (Step("fine-tune-adapted", train.fine_tune_adapted), Step("pseudo-label", train.pseudo_label),

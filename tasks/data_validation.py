@@ -70,7 +70,7 @@ def role_files(data) -> dict[str, str]:
     """Which file each role came from, for messages (the source roles only when there is a source file)."""
     target = str(data.target) if data.target else ""
     return {
-        **({"source_train": str(data.source), "source_test": str(data.source)} if data.source is not None else {}),
+        **({"source_train": str(data.source), "source_test": str(data.source)} if data.has_source else {}),
         "target_labeled": str(data.target_labeled or target), "target_validation": str(data.target_labeled or target),
         "target_unlabeled": str(data.target_unlabeled or target), "target_test": str(data.target_test or target),
     }

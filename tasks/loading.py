@@ -42,7 +42,7 @@ def load_roles(data: DataConfig, split: SplitConfig) -> DataRoles:
     """Read the configured files and build every role, checking that all labels are known to the source. With no
     source (`data.source: null`) the source roles are empty and the labels are those of the labelled target files."""
     read = _reader(data)  # each file read once, though the labels of a run without a source need them first
-    if data.source is None:
+    if not data.has_source:
         labels = target_labels(data, read)
         source_train = source_test = pd.DataFrame({"text": pd.Series(dtype=str), "label": pd.Series(dtype=str)})
     else:

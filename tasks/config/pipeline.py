@@ -37,7 +37,7 @@ class AdaptflowConfig(_Section):
 
     @model_validator(mode="after")
     def _source_for_branch(self) -> AdaptflowConfig:
-        if self.data.source is None and self.strategy.branch in ("joint_training", "shift_adaptation"):
+        if not self.data.has_source and self.strategy.branch in ("joint_training", "shift_adaptation"):
             raise ValueError(f"strategy.branch {self.strategy.branch} trains on the source domain but data.source is "
                              "null; set data.source, or strategy.branch auto or few_shot")
         return self

@@ -44,6 +44,11 @@ class DataConfig(_Section):
     root: Path | None = Field(None, description="When set, every data file must resolve (links followed) inside "
                               "this directory; a path or link leading elsewhere is refused.")
 
+    @property
+    def has_source(self) -> bool:
+        """False for `source: null`: no source domain, the few-shot path on the labelled target texts alone."""
+        return self.source is not None
+
     @model_validator(mode="after")
     def _target_given_once(self) -> DataConfig:
         if self.target is None and self.target_test is None:
