@@ -156,7 +156,10 @@ def test_queued_experiments_run_two_at_a_time_and_each_is_listed_with_metrics_an
                 break
             assert time.monotonic() < deadline, status
             time.sleep(5)
-        assert status.count("Success") == 2, status + dvc(copy, env, "queue", "logs", status.split()[-2])
+        failed = [line.split()[0] for line in status.splitlines() if "Failed" in line]
+        assert status.count("Success") == 2, status + "".join(subprocess.run(
+            ["dvc", "queue", "logs", task], cwd=copy, env=env, capture_output=True, text=True).stdout[-4000:]
+            for task in failed)
     finally:
         subprocess.run(["dvc", "queue", "stop", "--kill"], cwd=copy, env=env, capture_output=True, check=False)
     shown = json.loads(dvc(copy, env, "exp", "show", "--json"))
