@@ -373,7 +373,6 @@ def test_flow_runs_are_runs_and_versions_a_cached_rerun_adds_none_and_the_gate_m
     assert len(client.search_model_versions(f"name = '{NAME}'")) == 2
 
 
-@pytest.mark.reliability
 def test_a_logged_model_is_written_in_place_only_in_a_store_on_this_machines_file_system(tmp_path):
     assert local_directory(f"file://{tmp_path}/models/m-1/artifacts") == tmp_path / "models" / "m-1" / "artifacts"
     assert local_directory(f"{tmp_path}/models/m-1/artifacts") == tmp_path / "models" / "m-1" / "artifacts"
@@ -382,6 +381,7 @@ def test_a_logged_model_is_written_in_place_only_in_a_store_on_this_machines_fil
         assert local_directory(remote) is None, remote
 
 
+@pytest.mark.reliability
 def test_a_failed_flow_ends_its_run_failed_and_registers_nothing(prefect_harness, tiny_config, mlflow_store):
     from mlflow import MlflowClient
 
