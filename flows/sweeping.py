@@ -32,22 +32,27 @@ log = logging.getLogger(__name__)
 FINE_TUNE = "fine-tune"  # the Dask worker resource a candidate asks for
 
 
-# Dask's nanny starts worker processes with MALLOC_TRIM_THRESHOLD_=65536 and OMP/MKL/OPENBLAS_NUM_THREADS=1: measured
-# on 2 cores, a MiniLM fine-tune took 44 s in such a worker against 15-17 s in a plain process (torch threads set
-# the same); with none of them, 17.5 s. Each candidate sets its own torch threads, so local workers start without
-# them; start remote ones likewise: DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON='{}' dask worker ...
-WORKER_ENVIRON = {"distributed.nanny.pre-spawn-environ": {}}
+# The local cluster's workers get this Dask config from the process that starts them:
+# - no environment from Dask's nanny: it starts worker processes with MALLOC_TRIM_THRESHOLD_=65536 and
+#   OMP/MKL/OPENBLAS_NUM_THREADS=1; measured on 2 cores, a MiniLM fine-tune took 44 s in such a worker against
+#   15-17 s in a plain process (torch threads set the same); with none of them, 17.5 s. Each candidate sets its own
+#   torch threads. Start remote workers likewise: DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON='{}' dask worker ...
+# - no statistical profiler: it samples every thread's stack every 10 ms for the dashboard, which a local cluster
+#   does not serve, and with every core training it takes its time from the fine-tunes: on the 2-core Xeon, two
+#   candidates side by side took 40.1-41.1 s each with it and 38.9-39.1 s without (BENCHMARKS.md, "Sweeps on Dask").
+LOCAL_WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ": {}, "distributed.worker.profile.enabled": False}
 
 
 def dask_runner(address: str | None, workers: int):
     """A DaskTaskRunner: on the scheduler at `address`, else on a local cluster of `workers` one-thread processes,
-    each with one `fine-tune` slot (and no thread or allocator settings of Dask's: see WORKER_ENVIRON)."""
+    each with one `fine-tune` slot (and neither Dask's thread and allocator settings nor its profiler: see
+    LOCAL_WORKER_CONFIG)."""
     import dask
     from prefect_dask import DaskTaskRunner
 
     if address:
         return DaskTaskRunner(address=address)
-    dask.config.set(WORKER_ENVIRON)  # read when the cluster spawns its workers, in this process
+    dask.config.set(LOCAL_WORKER_CONFIG)  # read when the cluster spawns its workers, in this process
     return DaskTaskRunner(cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                          "resources": {FINE_TUNE: 1}, "dashboard_address": None,
                                          "env": {"PREFECT_API_URL": api_url()}})

@@ -184,7 +184,9 @@ from prefect.client.orchestration import get_client
 
 @task
 def where():
-    return os.environ.get("PREFECT_API_URL")
+    import dask
+    return {"api": os.environ.get("PREFECT_API_URL"), "profiler": dask.config.get("distributed.worker.profile.enabled"),
+            "dask_environ": [name for name in ("OMP_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_") if name in os.environ]}
 
 if __name__ == "__main__":
     from flows.sweeping import dask_runner
@@ -196,14 +198,15 @@ if __name__ == "__main__":
     reported = probe.with_options(task_runner=dask_runner(None, 1))()
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs()
-        print(json.dumps({"worker_api": reported, "flow_api": str(client.api_url).rstrip("/"),
+        print(json.dumps({"worker": reported, "flow_api": str(client.api_url).rstrip("/"),
                           "task_runs": [run.name for run in runs]}))
 '''
 
 
 def test_a_local_cluster_started_without_a_prefect_api_reports_its_tasks_to_the_flows_own(tmp_path):
     """No PREFECT_API_URL: the flow starts an ephemeral API, and the local Dask workers report there (the task run
-    is in it) instead of each starting an ephemeral API of its own."""
+    is in it) instead of each starting an ephemeral API of its own. The workers run without Dask's thread and
+    allocator settings and without its profiler (flows.sweeping.LOCAL_WORKER_CONFIG)."""
     import subprocess
 
     env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_API")}
@@ -213,7 +216,8 @@ def test_a_local_cluster_started_without_a_prefect_api_reports_its_tasks_to_the_
                           text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     answer = json.loads(done.stdout.strip().splitlines()[-1])
-    assert answer["worker_api"] == answer["flow_api"]
-    assert answer["worker_api"].startswith("http://127.0.0.1:")
+    assert answer["worker"]["api"] == answer["flow_api"]
+    assert answer["worker"]["api"].startswith("http://127.0.0.1:")
+    assert answer["worker"]["profiler"] is False and answer["worker"]["dask_environ"] == []
     assert [name for name in answer["task_runs"] if name.startswith("where-")]
     assert done.stderr.count("Starting temporary server") == 1
