@@ -42,18 +42,20 @@ class StrategyPlan:
 
 
 def plan_strategies(branch: Branch, strategy: StrategyConfig, unlabeled: int | None = None) -> StrategyPlan:
-    """The one place that decides it: the joint branch builds its set and fine-tunes plainly; the shift branch runs
-    `strategy.shift_strategies` in their listed order, each at the time it acts. Self-training needs unlabelled
+    """The one place that decides it: the joint branch builds its set and fine-tunes, then self-trains when
+    `strategy.joint_pseudo_labeling`; the shift branch runs `strategy.shift_strategies` in their listed order, each
+    at the time it acts. Self-training needs unlabelled
     target texts (`unlabeled`, their count; None = not known yet). The second round keeps the target masked-LM but
     not the domain classifier, which learns on the prepared set's source and target rows in the first round."""
+    has_unlabeled = unlabeled is None or unlabeled > 0
     if branch == "joint_training":
-        return StrategyPlan(("joint_training",), (), False)
+        return StrategyPlan(("joint_training",), (), strategy.joint_pseudo_labeling and has_unlabeled)
     if branch == "few_shot":
-        return StrategyPlan(("few_shot",), (), strategy.few_shot_pseudo_labeling and (unlabeled is None or unlabeled > 0))
+        return StrategyPlan(("few_shot",), (), strategy.few_shot_pseudo_labeling and has_unlabeled)
     chosen = strategy.shift_strategies
     objectives = tuple(name for name in chosen if name in TRAINING_TIME)
     return StrategyPlan(tuple(name for name in chosen if name in PREPARE_TIME), objectives,
-                        "pseudo_labeling" in chosen and (unlabeled is None or unlabeled > 0),
+                        "pseudo_labeling" in chosen and has_unlabeled,
                         tuple(name for name in objectives if name != "domain_adversarial"))
 
 

@@ -100,9 +100,29 @@ def test_a_fresh_student_learns_from_the_source_and_the_pseudo_labels(tiny_confi
     assert "second round trains a fresh model on the source and the target texts" in summary.strategies[0]
 
 
-def test_the_joint_branch_neither_pseudo_labels_nor_runs_masked_lm(tiny_config):
+def test_the_joint_branch_self_trains_on_the_source_and_the_pseudo_labels(tiny_config, tmp_path,
+                                                                                      monkeypatch):
+    config = _self_training_config(tiny_config, tmp_path, branch="joint_training",  # self-trains by default
+                                   shift_strategies=["vocabulary_substitution", "augmentation"])
+    calls = _recording_fine_tune(monkeypatch)
+    summary = run_stage(config, "train")
+    layout = layout_of(config)
+    pseudo, prepared = pd.read_parquet(layout.pseudo_labels), pd.read_parquet(layout.training_set)
+    assert pd.read_json(layout.prepared, typ="series")["branch"] == "joint_training"
+    assert 0 < summary.pseudo_labels.selected == len(pseudo)
+    assert set(pseudo["text"]) <= set(read_role(layout, "target_unlabeled")["text"])
+    (first, first_start), (second, second_start) = calls
+    assert first_start == config.model.name_or_path and second_start == str(layout.first_round)
+    assert len(first) == len(prepared) and len(second) == len(prepared) + len(pseudo) == summary.n_train
+    source, labelled = read_role(layout, "source_train"), read_role(layout, "target_labeled")
+    assert sorted(prepared["text"]) == sorted([*source["text"], *labelled["text"]])  # no rewriting, no copies
+    assert "second round continues from the first model on the source and the target texts" \
+        in summary.strategies[0]
+
+
+def test_the_joint_branch_asked_not_to_self_train_neither_pseudo_labels_nor_runs_masked_lm(tiny_config):
     config = tiny_config.model_copy(update={"strategy": StrategyConfig(
-        branch="joint_training", shift_strategies=["pseudo_labeling", "target_mlm"])})
+        branch="joint_training", joint_pseudo_labeling=False, shift_strategies=["pseudo_labeling", "target_mlm"])})
     for stage in ("validate", "similarity", "prepare", "train"):
         summary = run_stage(config, stage)
     assert summary.strategies == [] and summary.pseudo_labels is None

@@ -67,8 +67,10 @@ def test_the_plan_puts_each_shift_strategy_where_it_acts_in_the_listed_order():
 
 
 def test_the_joint_branch_plans_its_set_alone_whatever_shift_strategies_are_listed():
-    strategy = StrategyConfig(shift_strategies=["pseudo_labeling", "target_mlm", "augmentation"])
-    assert plan_strategies("joint_training", strategy, unlabeled=100) == StrategyPlan(("joint_training",), (), False)
+    for listed in (["pseudo_labeling", "target_mlm", "augmentation"], []):
+        strategy = StrategyConfig(shift_strategies=listed)  # self-training: its own switch, on by default
+        assert plan_strategies("joint_training", strategy, unlabeled=100) == \
+            StrategyPlan(("joint_training",), (), True)
 
 
 def test_self_training_is_planned_only_with_unlabelled_target_texts_to_label():
@@ -92,6 +94,14 @@ def test_the_few_shot_branch_is_chosen_by_name_and_self_trains_when_asked_and_th
     assert plan_strategies("few_shot", StrategyConfig(), unlabeled=100) == StrategyPlan(("few_shot",), (), True)
     assert not plan_strategies("few_shot", StrategyConfig(), unlabeled=0).self_training
     assert not plan_strategies("few_shot", StrategyConfig(few_shot_pseudo_labeling=False), unlabeled=100).self_training
+
+
+def test_the_joint_branch_self_trains_by_default_when_there_is_text_to_label():
+    assert plan_strategies("joint_training", StrategyConfig(), unlabeled=100) == \
+        StrategyPlan(("joint_training",), (), True)
+    assert not plan_strategies("joint_training", StrategyConfig(), unlabeled=0).self_training
+    assert not plan_strategies("joint_training", StrategyConfig(joint_pseudo_labeling=False), unlabeled=100
+                               ).self_training
 
 
 def test_the_few_shot_training_set_is_every_labelled_target_text_and_no_source_row():
