@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from flows.layout import layout_of, read_labels, read_role
 from tasks.atomic import write_csv, write_json
 from tasks.config import AdaptflowConfig
@@ -16,8 +18,9 @@ from tasks.results import EvaluationReport, TrainSummary, ValidationSummary
 
 def evaluate(config: AdaptflowConfig, validation: ValidationSummary, adapted: TrainSummary,
              baseline: TrainSummary | None = None) -> EvaluationReport:
-    """Metrics of each model on the target test set, the adapted model's predictions, confusion matrices and
-    training curves; both models labelled by the `inference.backend` (tasks.onnx_inference)."""
+    """Metrics of each model on the target test set, the adapted model's predictions (of the target test set and
+    of the source hold-out, one file, a `split` column telling them apart), confusion matrices and training curves;
+    both models labelled by the `inference.backend` (tasks.onnx_inference)."""
     from tasks.models import load_tokenizer
     from tasks.onnx_inference import load_for_inference, resolve_backend
 
@@ -45,10 +48,10 @@ def evaluate(config: AdaptflowConfig, validation: ValidationSummary, adapted: Tr
         if not source_test.empty:
             results[trained.role]["source"] = compute_metrics(source_test["label"].tolist(), on_source.labels, labels)
         if trained.role == "adapted":  # what the registry's gate scores the champion on
-            write_csv(layout.reports / "predictions.csv",
-                      test.assign(predicted=predicted.labels, score=predicted.scores.round(4)))
-            write_csv(layout.reports / "source_predictions.csv",
-                      source_test.assign(predicted=on_source.labels, score=on_source.scores.round(4)))
+            write_csv(layout.reports / "predictions.csv", pd.concat(
+                [frame.assign(predicted=scored.labels, score=scored.scores.round(4)).assign(split=role)
+                 for role, frame, scored in (("target_test", test, predicted), ("source_test", source_test, on_source))
+                 if not frame.empty], ignore_index=True))
         plot_confusion_matrix(results[trained.role]["confusion_matrix"], list(labels),
                               f"{trained.role} on target test", layout.reports / f"confusion_matrix_{trained.role}.png")
     plot_training_curves({trained.role: trained.history for trained in (adapted, baseline) if trained is not None},

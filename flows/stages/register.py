@@ -25,10 +25,12 @@ def register_model(config: AdaptflowConfig, tracker: Any, report: EvaluationRepo
         registration = Registration(skipped="tracking.register_model is false")
     else:
         scores = Scores(report.metrics["macro_f1"], (report.metrics.get("source") or {}).get("macro_f1"))
+        predictions = pd.read_csv(layout.reports / "predictions.csv", usecols=["split", "predicted"], dtype=str,
+                                  keep_default_na=False)
         evidence = Evidence(read_labels(layout), *(
-            read_role(layout, role)[["text", "label"]].assign(predicted=pd.read_csv(
-                layout.reports / predictions, usecols=["predicted"], dtype=str, keep_default_na=False)["predicted"].to_numpy())
-            for role, predictions in (("target_test", "predictions.csv"), ("source_test", "source_predictions.csv"))))
+            read_role(layout, role)[["text", "label"]].assign(
+                predicted=predictions.loc[predictions["split"] == role, "predicted"].to_numpy())
+            for role in ("target_test", "source_test")))
         registration = register_version(tracker, layout.model(adapted.role), scores, evidence, flow_run_id, cached)
     write_json(layout.registration, registration.to_dict())
     return registration

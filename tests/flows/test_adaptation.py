@@ -36,10 +36,12 @@ def test_the_flow_trains_adapted_and_baseline_and_reports_target_metrics(prefect
     assert summary["validation"] == "passed"
     reports = tiny_config.output.dir / "reports"
     predictions = pd.read_csv(reports / "predictions.csv")
-    assert len(predictions) == 60
+    assert predictions["split"].value_counts().to_dict() == {"target_test": 60, "source_test": 40}
     labels = ["negative", "positive"]
-    scored = compute_metrics(predictions["label"].tolist(), predictions["predicted"].tolist(), labels)
-    assert summary["metrics"]["accuracy"] == pytest.approx(scored["accuracy"])  # the report is the predictions'
+    for split, metrics in (("target_test", summary["metrics"]), ("source_test", summary["metrics"]["source"])):
+        rows = predictions[predictions["split"] == split]
+        scored = compute_metrics(rows["label"].tolist(), rows["predicted"].tolist(), labels)
+        assert metrics["accuracy"] == pytest.approx(scored["accuracy"])  # the report is the predictions'
     for key in ("metrics", "baseline_metrics"):
         assert summary[key]["n"] == 60 and set(summary[key]["per_class"]) == set(labels)
     assert summary["gain"]["accuracy"] == pytest.approx(
