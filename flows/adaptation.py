@@ -1,7 +1,7 @@
 """The Prefect flow: the seed's graph, with the branch taken by name.
 
 validate-data -> check-similarity -> joint-training | shift-adaptation -> fine-tune-baseline / fine-tune-adapted
-(-> pseudo-label -> fine-tune-round-2 when the shift branch self-trains) -> evaluate-target -> register-model.
+(-> pseudo-label -> fine-tune-round-2 when the branch self-trains) -> evaluate-target -> register-model.
 
 Each task runs a stage function of `flows.stages` (the code `dvc repro` runs) and receives its upstream tasks'
 futures, so Prefect records the edges and the UI draws them. The flow branches in its body on the similarity

@@ -37,7 +37,7 @@ FINE_TUNE = "fine-tune"  # the Dask worker resource a candidate asks for
 #   OMP/MKL/OPENBLAS_NUM_THREADS=1; measured on 2 cores, a MiniLM fine-tune took 44 s in such a worker against
 #   15-17 s in a plain process (torch threads set the same); with none of them, 17.5 s. Each candidate sets its own
 #   torch threads. Start remote workers likewise: DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON='{}' dask worker ...
-# - no statistical profiler: it samples every thread's stack every 10 ms for the dashboard, which a local cluster
+# - no statistical profiler: it samples the task threads' stacks every 10 ms for the dashboard, which a local cluster
 #   does not serve, and with every core training it takes its time from the fine-tunes: on the 2-core Xeon, two
 #   candidates side by side took 40.1-41.1 s each with it and 38.9-39.1 s without (BENCHMARKS.md, "Sweeps on Dask").
 LOCAL_WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ": {}, "distributed.worker.profile.enabled": False}

@@ -1,4 +1,5 @@
-"""Fine-tune the source-only baseline and the adapted model; in the shift branch, self-train in a second round."""
+"""Fine-tune the source-only baseline and the adapted model; self-train in a second round when the branch's plan
+says so (tasks.branching.plan_strategies)."""
 
 from __future__ import annotations
 

@@ -31,7 +31,7 @@ class StrategyConfig(_Section):
         True, description="Joint branch: self-train as the shift branch does (pseudo_label_* settings) when there "
         "are unlabelled target texts: the joint model labels them and a second round learns from the confident ones "
         "with the source and target rows. Chosen on dev splits of electronics <-> kitchen, 3 seeds: +1.17 points "
-        "over the joint branch without it, about 2.3x its training time (BENCHMARKS.md).")
+        "over the joint branch without it, about 2.4x its training time (BENCHMARKS.md).")
     shift_target_weight: float | None = Field(
         3.65, gt=0, description="Shift-adaptation branch: loss weight of each labelled target row and its augmented "
         "copies (source rows weigh about 1); null = both domains carry equal total weight (about 13 per row for 1,600 "

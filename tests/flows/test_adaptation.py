@@ -28,7 +28,8 @@ def test_the_flow_trains_adapted_and_baseline_and_reports_target_metrics(prefect
     from tasks.evaluation import compute_metrics
 
     tiny_config.similarity = tiny_config.similarity.model_copy(update=thresholds)
-    tiny_config.strategy.shift_strategies = ["class_balance", "augmentation"]  # no second round: fast
+    tiny_config.strategy.shift_strategies = ["class_balance", "augmentation"]  # no second round in either branch:
+    tiny_config.strategy.joint_pseudo_labeling = False  # fast
     summary = adaptation_flow(tiny_config)
     assert summary["branch"] == branch and summary["decision"]["forced"] is False
     assert "MMD²" in summary["decision"]["rationale"] and summary["decision"]["measures"]["n_source"] > 0

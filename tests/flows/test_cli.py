@@ -114,7 +114,7 @@ def test_adaptflow_run_json_prints_one_object(tmp_path, tiny_model_dir):
                "--set", f"model.name_or_path={tiny_model_dir}", "--set", "model.max_length=32",
                "--set", "train.epochs=1", "--set", "split.target_test_size=40",
                "--set", f"output.dir={tmp_path / 'out'}", "--set", "evaluation.baseline=true",
-               "--set", "strategy.branch=joint_training"]
+               "--set", "strategy.branch=joint_training", "--set", "strategy.joint_pseudo_labeling=false"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
@@ -125,7 +125,8 @@ def test_adaptflow_run_json_prints_one_object(tmp_path, tiny_model_dir):
     # stderr is a pipe, not a terminal: no bar updates, one progress line per ~10 % of each epoch
     assert "\r" not in done.stderr
     progress_lines = [line for line in done.stderr.splitlines() if "epoch 1/1: step " in line]
-    assert len(progress_lines) == 20, done.stderr[-3000:]  # two fine-tunes of one epoch (>= 10 batches each)
+    assert len(progress_lines) == 20, done.stderr[-3000:]  # two fine-tunes of one epoch (>= 10 batches each): no
+    # self-training round
     assert sum("(100%)" in line for line in progress_lines) == 2
 
 
