@@ -144,6 +144,12 @@ def test_queued_experiments_run_two_at_a_time_and_each_is_listed_with_metrics_an
     from mlflow import MlflowClient
 
     copy, env = repo_copy
+    # the baseline first, as DVC's experiments workflow has it: the queued experiments then check out the stages
+    # their params leave unchanged instead of running them at once into the one cache (two experiments committing
+    # the same output at the same moment fail with "unable to remove ... without a confirmation")
+    dvc(copy, env, "repro")
+    for command in (["git", "add", "dvc.lock"], ["git", "commit", "-qm", "baseline"]):
+        subprocess.run(command, cwd=copy, env=env, check=True)
     for rate in ("0.01", "0.03"):
         assert "Queued experiment" in dvc(copy, env, "exp", "run", "--queue", "-S", f"train.learning_rate={rate}",
                                           "-S", "train.epochs=1")
@@ -172,4 +178,5 @@ def test_queued_experiments_run_two_at_a_time_and_each_is_listed_with_metrics_an
     assert rates == {0.01, 0.03}
     store = MlflowClient(env["MLFLOW_TRACKING_URI"])
     runs = store.search_runs([store.get_experiment_by_name("adaptflow").experiment_id])
-    assert sorted(run.data.params["train.learning_rate"] for run in runs) == ["0.01", "0.03"]
+    queued = [run for run in runs if run.data.params["train.epochs"] == "1"]  # the baseline's run trains 2 epochs
+    assert len(runs) == 3 and sorted(run.data.params["train.learning_rate"] for run in queued) == ["0.01", "0.03"]
