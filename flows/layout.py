@@ -10,10 +10,12 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.atomic import restore_known
 from tasks.config import AdaptflowConfig
 from tasks.errors import ConfigError, DataError
 
 INPUT_FIELDS = ("source", "target", "target_labeled", "target_unlabeled", "target_test")
+PREDICTION_SPLITS = ("target_test", "source_test")
 STAGE_DIRS = ("data", "validation", "similarity", "training_set", "models", "checkpoints", "reports", "registry",
               ".stamps")
 
@@ -95,6 +97,12 @@ class Layout:
         return self.reports / "metrics.json"
 
     @property
+    def predictions(self) -> Path:
+        """The adapted model's predictions, one row per scored text: text, label, predicted, score, split (one of
+        PREDICTION_SPLITS); a CSV a person opens, its cells safe from spreadsheet formulas (tasks.atomic.write_csv)."""
+        return self.reports / "predictions.csv"
+
+    @property
     def registration(self) -> Path:
         return self.root / "registry" / "registration.json"
 
@@ -155,3 +163,13 @@ def target_pool(layout: Layout) -> pd.DataFrame:
     parts = [read_role(layout, name) for name in ("target_labeled", "target_validation", "target_unlabeled")]
     return pd.concat([part for part in parts if not part.empty] or [read_role(layout, "target_test")],
                      ignore_index=True)
+
+
+def read_predictions(layout: Layout, labels: tuple[str, ...]) -> dict[str, list[str]]:
+    """The adapted model's predicted labels per split, in row order, exactly as the model said them (a label such as
+    `-1` comes back as itself, not as its formula-safe `'-1`)."""
+    _require(layout.predictions)
+    frame = pd.read_csv(layout.predictions, usecols=["split", "predicted"], dtype=str, keep_default_na=False)
+    predicted = restore_known(frame["predicted"].tolist(), set(labels))
+    return {split: [label for label, where in zip(predicted, frame["split"], strict=True) if where == split]
+            for split in PREDICTION_SPLITS}

@@ -92,7 +92,7 @@ STAGES: tuple[Stage, ...] = (
                                           "train.precision"),
           ("validate", "train", "train-baseline"), EvaluationReport, lambda at: at.metrics,
           (Step("evaluate-target", evaluate.evaluate),),
-          outs=(lambda at: at.reports / "predictions.csv",),
+          outs=(lambda at: at.predictions,),
           plots=(lambda at: at.reports / "confusion_matrix_adapted.png", lambda at: at.reports / "training_curves.png"),
           plots_of=(("train-baseline", lambda at: at.reports / "confusion_matrix_baseline.png"),),
           track="log_evaluation"),

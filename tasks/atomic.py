@@ -85,3 +85,10 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     with atomic_path(path) as temp:
         safe_csv_frame(frame).to_csv(temp, index=False)
     return Path(path)
+
+
+def restore_known(values: list[str], known: frozenset[str] | set[str]) -> list[str]:
+    """`values` read back from a `write_csv` file, each one that `safe_csv_frame` quoted restored when it is one of
+    `known` (a label set, say): the quote alone cannot tell a neutralised formula from a text that began with it."""
+    return [value[1:] if value[:1] == "'" and value[1:] in known and value not in known else value
+            for value in values]

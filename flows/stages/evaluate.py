@@ -42,16 +42,17 @@ def evaluate(config: AdaptflowConfig, validation: ValidationSummary, adapted: Tr
             return predict(model, tokenizer, frame["text"].tolist(), config.model.max_length,
                            config.evaluation.batch_size, precision)
 
-        predicted = score(test)
-        results[trained.role] = compute_metrics(test["label"].tolist(), predicted.labels, labels)
-        on_source = score(source_test)
-        if not source_test.empty:
-            results[trained.role]["source"] = compute_metrics(source_test["label"].tolist(), on_source.labels, labels)
+        scored = {role: score(frame) for role, frame in (("target_test", test), ("source_test", source_test))
+                  if not frame.empty}
+        results[trained.role] = compute_metrics(test["label"].tolist(), scored["target_test"].labels, labels)
+        if "source_test" in scored:
+            results[trained.role]["source"] = compute_metrics(source_test["label"].tolist(),
+                                                              scored["source_test"].labels, labels)
         if trained.role == "adapted":  # what the registry's gate scores the champion on
-            write_csv(layout.reports / "predictions.csv", pd.concat(
-                [frame.assign(predicted=scored.labels, score=scored.scores.round(4)).assign(split=role)
-                 for role, frame, scored in (("target_test", test, predicted), ("source_test", source_test, on_source))
-                 if not frame.empty], ignore_index=True))
+            write_csv(layout.predictions, pd.concat(
+                [frame.assign(predicted=scored[role].labels, score=scored[role].scores.round(4), split=role)
+                 for role, frame in (("target_test", test), ("source_test", source_test)) if role in scored],
+                ignore_index=True))
         plot_confusion_matrix(results[trained.role]["confusion_matrix"], list(labels),
                               f"{trained.role} on target test", layout.reports / f"confusion_matrix_{trained.role}.png")
     plot_training_curves({trained.role: trained.history for trained in (adapted, baseline) if trained is not None},

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
-from flows.layout import input_files, layout_of, read_labels, read_role
+from flows.layout import input_files, layout_of, read_labels, read_predictions, read_role
 from tasks.atomic import write_json
 from tasks.branching import Decision
 from tasks.config import AdaptflowConfig
@@ -25,12 +23,10 @@ def register_model(config: AdaptflowConfig, tracker: Any, report: EvaluationRepo
         registration = Registration(skipped="tracking.register_model is false")
     else:
         scores = Scores(report.metrics["macro_f1"], (report.metrics.get("source") or {}).get("macro_f1"))
-        predictions = pd.read_csv(layout.reports / "predictions.csv", usecols=["split", "predicted"], dtype=str,
-                                  keep_default_na=False)
-        evidence = Evidence(read_labels(layout), *(
-            read_role(layout, role)[["text", "label"]].assign(
-                predicted=predictions.loc[predictions["split"] == role, "predicted"].to_numpy())
-            for role in ("target_test", "source_test")))
+        labels = read_labels(layout)
+        predicted = read_predictions(layout, labels)
+        evidence = Evidence(labels, *(read_role(layout, role)[["text", "label"]].assign(predicted=predicted[role])
+                                      for role in ("target_test", "source_test")))
         registration = register_version(tracker, layout.model(adapted.role), scores, evidence, flow_run_id, cached)
     write_json(layout.registration, registration.to_dict())
     return registration
