@@ -43,10 +43,11 @@ class StrategyPlan:
 
 def plan_strategies(branch: Branch, strategy: StrategyConfig, unlabeled: int | None = None) -> StrategyPlan:
     """The one place that decides it: the joint branch builds its set and fine-tunes, then self-trains when
-    `strategy.joint_pseudo_labeling`; the shift branch runs `strategy.shift_strategies` in their listed order, each
-    at the time it acts. Self-training needs unlabelled
-    target texts (`unlabeled`, their count; None = not known yet). The second round keeps the target masked-LM but
-    not the domain classifier, which learns on the prepared set's source and target rows in the first round."""
+    `strategy.joint_pseudo_labeling`; the few-shot path self-trains when `strategy.few_shot_pseudo_labeling`; the
+    shift branch runs `strategy.shift_strategies` in their listed order, each at the time it acts, and self-trains
+    when they list `pseudo_labeling`. Self-training needs unlabelled target texts (`unlabeled`, their count; None =
+    not known yet). The second round keeps the target masked-LM but not the domain classifier, which learns on the
+    prepared set's source and target rows in the first round."""
     has_unlabeled = unlabeled is None or unlabeled > 0
     if branch == "joint_training":
         return StrategyPlan(("joint_training",), (), strategy.joint_pseudo_labeling and has_unlabeled)

@@ -46,8 +46,13 @@ def contrastive_tune(texts: list[str], labels: list[str], model_name: str, max_l
     path = resolve_model_path(model_name)
     check_model_dir(path)
     # setfit says at INFO that the body has no model_head.pkl and that it starts a random head: only the body is used
-    logging.getLogger("setfit.modeling").setLevel(logging.WARNING)
-    model = SetFitModel.from_pretrained(path, trust_remote_code=False)
+    quiet = logging.getLogger("setfit.modeling")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        model = SetFitModel.from_pretrained(path, trust_remote_code=False)
+    finally:
+        quiet.setLevel(level)
     model.model_body.max_seq_length = max_length
     with tempfile.TemporaryDirectory(prefix="adaptflow-setfit-") as scratch:
         arguments = TrainingArguments(
