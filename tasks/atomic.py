@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     return Path(path)
 
 
-def restore_known(values: list[str], known: frozenset[str] | set[str]) -> list[str]:
+def restore_known(values: list[str], known: AbstractSet[str]) -> list[str]:
     """`values` read back from a `write_csv` file, each one that `safe_csv_frame` quoted restored when it is one of
     `known` (a label set, say): the quote alone cannot tell a neutralised formula from a text that began with it."""
     return [value[1:] if value[:1] == "'" and value[1:] in known and value not in known else value

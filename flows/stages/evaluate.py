@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from flows.layout import layout_of, read_labels, read_role
+from flows.layout import PREDICTION_SPLITS, layout_of, read_labels, read_role
 from tasks.atomic import write_csv, write_json
 from tasks.config import AdaptflowConfig
 from tasks.devices import placement
@@ -42,8 +42,8 @@ def evaluate(config: AdaptflowConfig, validation: ValidationSummary, adapted: Tr
             return predict(model, tokenizer, frame["text"].tolist(), config.model.max_length,
                            config.evaluation.batch_size, precision)
 
-        scored = {role: score(frame) for role, frame in (("target_test", test), ("source_test", source_test))
-                  if not frame.empty}
+        frames = dict(zip(PREDICTION_SPLITS, (test, source_test), strict=True))
+        scored = {role: score(frame) for role, frame in frames.items() if not frame.empty}
         results[trained.role] = compute_metrics(test["label"].tolist(), scored["target_test"].labels, labels)
         if "source_test" in scored:
             results[trained.role]["source"] = compute_metrics(source_test["label"].tolist(),
@@ -51,7 +51,7 @@ def evaluate(config: AdaptflowConfig, validation: ValidationSummary, adapted: Tr
         if trained.role == "adapted":  # what the registry's gate scores the champion on
             write_csv(layout.predictions, pd.concat(
                 [frame.assign(predicted=scored[role].labels, score=scored[role].scores.round(4), split=role)
-                 for role, frame in (("target_test", test), ("source_test", source_test)) if role in scored],
+                 for role, frame in frames.items() if role in scored],
                 ignore_index=True))
         plot_confusion_matrix(results[trained.role]["confusion_matrix"], list(labels),
                               f"{trained.role} on target test", layout.reports / f"confusion_matrix_{trained.role}.png")

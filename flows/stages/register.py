@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.layout import input_files, layout_of, read_labels, read_predictions, read_role
+from flows.layout import PREDICTION_SPLITS, input_files, layout_of, read_labels, read_predictions, read_role
 from tasks.atomic import write_json
 from tasks.branching import Decision
 from tasks.config import AdaptflowConfig
@@ -26,7 +26,7 @@ def register_model(config: AdaptflowConfig, tracker: Any, report: EvaluationRepo
         labels = read_labels(layout)
         predicted = read_predictions(layout, labels)
         evidence = Evidence(labels, *(read_role(layout, role)[["text", "label"]].assign(predicted=predicted[role])
-                                      for role in ("target_test", "source_test")))
+                                      for role in PREDICTION_SPLITS))
         registration = register_version(tracker, layout.model(adapted.role), scores, evidence, flow_run_id, cached)
     write_json(layout.registration, registration.to_dict())
     return registration
