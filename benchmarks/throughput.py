@@ -6,7 +6,9 @@ Same model, same real reviews (books: the 1,600-text training split; kitchen: th
 of optimiser steps and batch size. The naive loop is the plain BERT fine-tuning script: every text padded to
 max_length (256), random batches, fp32, every parameter trained, `torch.no_grad` inference over padded batches.
 adaptflow's engine is `tasks.training.train_epoch` and `tasks.inference.predict_probabilities` as configured by
-default. Between them, one lever at a time, so each is measured rather than assumed.
+default. Between them, one lever at a time, so each is measured rather than assumed; beyond the engine, the levers
+not in it (`TRAIN_VARIANTS`: the attention kernel, AdamW's foreach and fused implementations, token-budget batches,
+LoRA adapters through peft, frozen lower layers), each alone on top of the engine.
 
 Each variant runs in its own process (its peak RSS is its own; nothing is warm from another variant), after two
 untimed warm-up steps. `--accuracy` also fine-tunes both the naive loop and the engine on the whole books split for
@@ -25,7 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -36,21 +38,40 @@ from tasks.devices import resolve_precision
 from tasks.evaluation import compute_metrics
 from tasks.inference import predict_probabilities
 from tasks.loading import load_roles
-from tasks.models import freeze_lowest_layers, load_classifier, load_tokenizer
+from tasks.models import freeze_lowest_layers, load_classifier, load_tokenizer, training_attention
 from tasks.training import fine_tune, make_optimizer, train_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adaptation import DEFAULT_DATA, pair_config
 
 MAX_LENGTH = 256
-# name -> (dynamic padding + length-grouped batches, precision, frozen word embeddings, frozen lowest layers)
+
+
+class TrainVariant(NamedTuple):
+    """One row of the training ablation: the engine's levers, one added or taken away at a time."""
+
+    dynamic: bool  # length-grouped batches with dynamic padding (else every text padded to MAX_LENGTH)
+    precision: str  # fp32, or auto: bf16 where the CPU computes it natively
+    frozen_embeddings: bool
+    frozen_layers: int = 0  # train.freeze_layers: an option, not the default
+    attention: str = "sdpa"  # train.attention: sdpa (transformers' default, the naive script's), eager, or auto
+    optimizer: str = "adamw"  # torch's AdamW as the engine builds it, or with foreach=True / fused=True
+    batching: str = "texts"  # texts: batch_size texts a step; tokens: a budget of batch_size x mean-length tokens
+    lora_rank: int = 0  # > 0: adapter-only training through peft (LoRA on query and value, the head trained)
+
+
 TRAIN_VARIANTS = {
-    "naive": (False, "fp32", False, 0),
-    "dynamic_padding": (True, "fp32", False, 0),
-    "dynamic_padding+bf16": (True, "bf16", False, 0),
-    "engine": (True, "auto", True, 0),
-    "engine+freeze2": (True, "auto", True, 2),  # train.freeze_layers: an option, not the default
-    "engine+freeze3": (True, "auto", True, 3),
+    "naive": TrainVariant(False, "fp32", False),
+    "dynamic_padding": TrainVariant(True, "fp32", False),
+    "dynamic_padding+bf16": TrainVariant(True, "auto", False),
+    "engine": TrainVariant(True, "auto", True, attention="auto"),  # as configured: eager attention on a CPU
+    "engine-sdpa": TrainVariant(True, "auto", True, attention="sdpa"),  # the engine before train.attention
+    "engine+foreach": TrainVariant(True, "auto", True, attention="auto", optimizer="foreach"),
+    "engine+fused": TrainVariant(True, "auto", True, attention="auto", optimizer="fused"),
+    "engine+tokens": TrainVariant(True, "auto", True, attention="auto", batching="tokens"),
+    "engine+lora8": TrainVariant(True, "auto", True, attention="auto", lora_rank=8),
+    "engine+freeze2": TrainVariant(True, "auto", True, 2, attention="auto"),
+    "engine+freeze3": TrainVariant(True, "auto", True, 3, attention="auto"),
 }
 # name -> precision; all but naive go through the engine's sorted, dynamically padded `inference_mode` batches;
 # onnx-int8 is the engine's model exported to ONNX and quantised to int8 (tasks.onnx_inference), in ONNX Runtime
@@ -103,21 +124,62 @@ def naive_predict(model, tokenizer, texts: list[str], batch_size: int) -> np.nda
 
 
 def engine_train_steps(model, tokenizer, texts: list[str], targets: torch.Tensor, steps: int, config: TrainConfig,
-                       dynamic: bool) -> float:
-    """adaptflow's engine for `steps` optimiser steps: the batches one epoch of `fine_tune` would take."""
+                       variant: TrainVariant) -> tuple[float, int]:
+    """adaptflow's engine for `steps` optimiser steps (the batches one epoch of `fine_tune` would take), with the
+    variant's levers; returns the mean loss and the number of texts the steps took."""
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     freeze_lowest_layers(model, config.freeze_layers)
-    if dynamic:
+    if variant.dynamic:
         sequences = tokenize(tokenizer, texts, MAX_LENGTH)
     else:  # padding tokens kept as real positions: the naive batch shapes through the engine's loop
         sequences = [list(ids) for ids in tokenizer(texts, truncation=True, max_length=MAX_LENGTH,
                                                     padding="max_length")["input_ids"]]
     lengths = np.array([len(ids) for ids in sequences])
-    batches = make_batches(lengths, config.batch_size, config.seed + 1, dynamic)[:steps]
+    if variant.batching == "tokens":
+        batches = token_budget_batches(lengths, config.batch_size * int(lengths.mean()), config.seed + 1)[:steps]
+    else:
+        batches = make_batches(lengths, config.batch_size, config.seed + 1, variant.dynamic)[:steps]
     optimizer, scheduler = make_optimizer(model, config, steps)
-    return train_epoch(model, optimizer, scheduler, sequences, targets, torch.ones(len(texts)), batches,
-                       pad_id_of(tokenizer), config, "steps", progress=False)
+    if variant.optimizer != "adamw":  # the same groups and rates, another implementation of the same update
+        from transformers import get_linear_schedule_with_warmup
+
+        groups = [{key: group[key] for key in ("params", "weight_decay", "lr")} for group in optimizer.param_groups]
+        optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, **{variant.optimizer: True})
+        scheduler = get_linear_schedule_with_warmup(optimizer, 0, max(steps, 1))
+    with training_attention(model, variant.attention, torch.device("cpu")):  # as fine_tune's epochs run
+        loss = train_epoch(model, optimizer, scheduler, sequences, targets, torch.ones(len(texts)), batches,
+                           pad_id_of(tokenizer), config, "steps", progress=False)
+    return loss, sum(len(batch) for batch in batches)
+
+
+def token_budget_batches(lengths: np.ndarray, budget: int, seed: int) -> list[np.ndarray]:
+    """Batches of up to `budget` padded tokens (texts x the longest), filled in length order inside windows of
+    50 x 16 shuffled texts as the engine's length-grouped batches are, so each step does similar work."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    batches: list[np.ndarray] = []
+    for chunk in np.array_split(order, max(1, int(np.ceil(len(order) / 800)))):
+        current: list[int] = []
+        for index in chunk[np.argsort(-lengths[chunk], kind="stable")]:
+            if current and (len(current) + 1) * lengths[current[0]] > budget:
+                batches.append(np.array(current))
+                current = []
+            current.append(int(index))
+        if current:
+            batches.append(np.array(current))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def with_variant(model, variant: TrainVariant):
+    """The model, for LoRA in peft's adapters."""
+    if variant.lora_rank:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=variant.lora_rank, lora_alpha=2 * variant.lora_rank,
+                                                 lora_dropout=0.1, target_modules=["query", "value"],
+                                                 modules_to_save=["classifier"]))
+    return model
 
 
 def worker(args: argparse.Namespace) -> dict[str, Any]:
@@ -132,21 +194,24 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     kind, name = args.worker.split(":", 1)
     result: dict[str, Any] = {"kind": kind, "variant": name}
     if kind == "train":
-        dynamic, precision, frozen, layers = TRAIN_VARIANTS[name]
-        config = TrainConfig(batch_size=args.batch_size, precision=precision, freeze_embeddings=frozen,
-                             freeze_layers=layers, seed=args.seed, warmup_ratio=0.0)
+        variant = TRAIN_VARIANTS[name]
+        config = TrainConfig(batch_size=args.batch_size, precision=variant.precision,
+                             freeze_embeddings=variant.frozen_embeddings, freeze_layers=variant.frozen_layers,
+                             attention=variant.attention, seed=args.seed, warmup_ratio=0.0)
+        model = with_variant(model, variant)
 
-        def run(steps: int) -> float:
+        def run(steps: int) -> tuple[float, int]:
             if name == "naive":
-                return naive_train_steps(model, tokenizer, texts, targets, steps, args.batch_size, args.seed, config)
-            return engine_train_steps(model, tokenizer, texts, targets, steps, config, dynamic)
+                return (naive_train_steps(model, tokenizer, texts, targets, steps, args.batch_size, args.seed, config),
+                        steps * args.batch_size)
+            return engine_train_steps(model, tokenizer, texts, targets, steps, config, variant)
 
         run(2)
         started = time.perf_counter()
-        loss = run(args.steps)
+        loss, examples = run(args.steps)
         seconds = time.perf_counter() - started
-        result.update(examples=args.steps * args.batch_size, seconds=seconds, loss=loss,
-                      ex_per_s=args.steps * args.batch_size / seconds, precision=resolve_precision(precision),
+        result.update(examples=examples, seconds=seconds, loss=loss,
+                      ex_per_s=examples / seconds, precision=resolve_precision(variant.precision),
                       trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad))
     else:
         precision = INFER_VARIANTS[name]
@@ -195,7 +260,8 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
         naive_train_steps(model, tokenizer, texts, targets, steps, args.batch_size, args.seed, naive_config)
         probabilities = naive_predict(model, tokenizer, test["text"].tolist(), args.infer_batch_size)
         out["naive"] = _scored(probabilities, test, labels, time.perf_counter() - started)
-    engines = {"engine": 0, **{name: TRAIN_VARIANTS[name][3] for name in _chosen(args) if name.startswith("engine+")}}
+    engines = {"engine": 0, **{name: TRAIN_VARIANTS[name].frozen_layers for name in _chosen(args)
+                               if name.startswith("engine+freeze")}}
     for name, layers in engines.items():
         engine_config = config.model_copy(update={"freeze_layers": layers})
         with tempfile.TemporaryDirectory() as work:

@@ -29,7 +29,7 @@ from tasks.errors import TrainingError
 from tasks.evaluation import compute_metrics
 from tasks.inference import predict
 from tasks.linear_probe import fit_head
-from tasks.models import freeze_lowest_layers, load_classifier, load_tokenizer, new_head
+from tasks.models import freeze_lowest_layers, load_classifier, load_tokenizer, new_head, training_attention
 from tasks.objectives import AuxiliaryLoss, Objective, ObjectiveRun, TrainingContext, combined_loss, heads_of
 from tasks.optimizer import make_optimizer, normalised_weights
 from tasks.progress import EpochProgress
@@ -149,8 +149,9 @@ def _train(context: TrainingContext, validation: pd.DataFrame, labels: tuple[str
         steps: list[dict[str, Any]] = []
         tick = None if on_progress is None else \
             (lambda share, done=epoch - 1: on_progress((done + share) / config.epochs))
-        loss = train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config,
-                           f"epoch {epoch}/{config.epochs}", progress, auxiliary, steps, tick, group)
+        with training_attention(model, config.attention, context.device):
+            loss = train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config,
+                               f"epoch {epoch}/{config.epochs}", progress, auxiliary, steps, tick, group)
         if group.writes:
             row: dict[str, Any] = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0],
                                    "optimizer_steps": int(scheduler.last_epoch), "steps": steps}

@@ -38,12 +38,10 @@ def evaluate(config: AdaptflowConfig, validation: ValidationSummary, adapted: Tr
         model = load_for_inference(model_dir, labels, backend, config.inference.cache_dir, device)
         tokenizer = load_tokenizer(str(model_dir))
 
-        def score(frame):
-            return predict(model, tokenizer, frame["text"].tolist(), config.model.max_length,
-                           config.evaluation.batch_size, precision)
-
         frames = dict(zip(PREDICTION_SPLITS, (test, source_test), strict=True))
-        scored = {role: score(frame) for role, frame in frames.items() if not frame.empty}
+        scored = {role: predict(model, tokenizer, frame["text"].tolist(), config.model.max_length,
+                                config.evaluation.batch_size, precision)
+                  for role, frame in frames.items() if not frame.empty}
         results[trained.role] = compute_metrics(test["label"].tolist(), scored["target_test"].labels, labels)
         if "source_test" in scored:
             results[trained.role]["source"] = compute_metrics(source_test["label"].tolist(),

@@ -159,6 +159,11 @@ class TrainConfig(_Section):
     freeze_layers: int = Field(0, ge=0, description="Also freeze the whole embedding block and the lowest N "
                                "transformer layers: the backward pass stops above them (a speed lever; its accuracy "
                                "is in BENCHMARKS.md). 0 = train every layer.")
+    attention: Literal["auto", "eager", "sdpa"] = Field(
+        "auto", description="The encoder's attention kernel in training steps: eager (matrix products and a softmax) "
+        "or sdpa (PyTorch's scaled_dot_product_attention); auto = eager on a CPU, where a MiniLM training step ran "
+        "1.2x faster with it than with sdpa, and the model's own kernel on a GPU. Predicting always uses the model's "
+        "own (sdpa: 2.4x faster than eager there; BENCHMARKS.md).")
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="bf16 autocast for matrix work; auto = bf16 where the device computes bf16 natively "
         "(a CUDA GPU with bf16, a CPU with AVX512-BF16 or AMX), else fp32."

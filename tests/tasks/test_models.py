@@ -1,4 +1,5 @@
-"""Model directories that would run foreign code or unpickle weights are refused before anything loads."""
+"""Model directories that would run foreign code or unpickle weights are refused before anything loads; training's
+attention kernel is set on the loaded model and never saved with it."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from tasks.errors import ModelError
-from tasks.models import load_classifier, resolve_model_path
+from tasks.models import load_classifier, resolve_model_path, training_attention
 
 
 def copy_model(source, tmp_path):
@@ -69,3 +71,36 @@ def test_pickled_weights_are_never_loaded(tmp_path, tiny_model_dir):
 def test_a_missing_local_directory_is_named(tmp_path):
     with pytest.raises(ModelError, match="model directory not found"):
         load_classifier(str(tmp_path / "nope") + "/", ("a", "b"))
+
+
+def kernel(model) -> str:
+    return model.base_model.config._attn_implementation
+
+
+def test_auto_attention_trains_eager_on_a_cpu_and_gives_the_model_its_own_kernel_back(tmp_path, tiny_model_dir):
+    model = load_classifier(str(tiny_model_dir), ("a", "b"))
+    assert kernel(model) == "sdpa"  # transformers' default for the architecture
+    with training_attention(model, "auto", torch.device("cpu")):
+        assert kernel(model) == "eager"
+    assert kernel(model) == "sdpa"
+
+
+def test_the_training_kernel_is_given_back_when_a_step_fails(tiny_model_dir):
+    model = load_classifier(str(tiny_model_dir), ("a", "b"))
+    with pytest.raises(RuntimeError, match="step failed"), training_attention(model, "eager", torch.device("cpu")):
+        raise RuntimeError("step failed")
+    assert kernel(model) == "sdpa"
+
+
+def test_auto_attention_leaves_a_gpu_model_its_own_kernel(tiny_model_dir):
+    model = load_classifier(str(tiny_model_dir), ("a", "b"))
+    model.base_model.set_attn_implementation("eager")
+    with training_attention(model, "auto", torch.device("cuda")):  # only the device's type is read: no GPU needed
+        assert kernel(model) == "eager"
+
+
+def test_an_explicit_attention_kernel_is_used_on_any_device(tiny_model_dir):
+    model = load_classifier(str(tiny_model_dir), ("a", "b"))
+    with training_attention(model, "eager", torch.device("cuda")):
+        assert kernel(model) == "eager"
+    assert kernel(model) == "sdpa"

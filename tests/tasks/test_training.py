@@ -292,6 +292,53 @@ def test_any_objective_gets_its_head_trained_and_checkpointed_and_its_loss_added
                                                  load_classifier_dir(str(plain.model_dir)).parameters(), strict=True))
 
 
+@dataclass(frozen=True)
+class KernelProbe:
+    """A test objective of no weight: the attention kernel the model has at every training step, and at the end."""
+
+    during: list = field(default_factory=list, compare=False)
+    after: list = field(default_factory=list, compare=False)
+
+    def bind(self, context: TrainingContext) -> _KernelRun:
+        return _KernelRun(self, context.model)
+
+    def fingerprint(self) -> list:
+        return ["kernel-probe"]
+
+    def describe(self) -> str:
+        return "kernel probe"
+
+
+class _KernelRun:
+    def __init__(self, probe: KernelProbe, model):
+        self.probe, self.model = probe, model
+        self.heads: dict = {}
+
+    def kernel(self) -> str:
+        return self.model.base_model.config._attn_implementation
+
+    def setup(self) -> dict:
+        return {}
+
+    def loss(self, epoch: int, step: int, batch, progress: float) -> torch.Tensor:
+        self.probe.during.append(self.kernel())
+        return torch.zeros(())
+
+    def close(self) -> None:
+        self.probe.after.append(self.kernel())
+
+
+@pytest.mark.parametrize(("setting", "kernel"), [("auto", "eager"), ("sdpa", "sdpa")])
+def test_training_steps_run_with_the_training_attention_kernel_and_the_model_gets_its_own_back(
+        tmp_path, tiny_model_dir, data, setting, kernel):
+    train_frame, val_frame = data
+    probe = KernelProbe()
+    fine_tune(train_frame, val_frame, LABELS, str(tiny_model_dir), 48, settings(attention=setting), tmp_path / "model",
+              tmp_path / "ck", progress=False, objectives=[probe])
+    assert probe.during == [kernel] * 20  # 2 epochs of 10 steps, on this CPU
+    assert probe.after == ["sdpa"]  # transformers' own kernel for the architecture, as saved and served
+
+
 def test_an_objective_joins_the_run_key_and_its_setup_is_not_redone_on_resume(tmp_path, tiny_model_dir, data):
     train_frame, val_frame = data
     config = settings()
