@@ -6,9 +6,9 @@ Same model, same real reviews (books: the 1,600-text training split; kitchen: th
 of optimiser steps and batch size. The naive loop is the plain BERT fine-tuning script: every text padded to
 max_length (256), random batches, fp32, every parameter trained, `torch.no_grad` inference over padded batches.
 adaptflow's engine is `tasks.training.train_epoch` and `tasks.inference.predict_probabilities` as configured by
-default. Between them, one lever at a time, so each is measured rather than assumed; beyond the engine, the levers
-not in it (`TRAIN_VARIANTS`: the attention kernel, AdamW's foreach and fused implementations, token-budget batches,
-LoRA adapters through peft, frozen lower layers), each alone on top of the engine.
+default. Between them, one lever at a time, so each is measured rather than assumed; beyond the engine, each of
+its own levers taken away (`engine-sdpa`, `engine-texts`) and each lever not in it added alone (AdamW's foreach and
+fused implementations, LoRA adapters through peft, frozen lower layers: `TRAIN_VARIANTS`).
 
 Each variant runs in its own process (its peak RSS is its own; nothing is warm from another variant), after two
 untimed warm-up steps. `--accuracy` also fine-tunes both the naive loop and the engine on the whole books split for
@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from tasks.batching import make_batches, pad_id_of, tokenize
+from tasks.batching import make_batches, pad_id_of, token_batches, tokenize
 from tasks.config import TrainConfig
 from tasks.devices import resolve_precision
 from tasks.evaluation import compute_metrics
@@ -56,7 +56,7 @@ class TrainVariant(NamedTuple):
     frozen_layers: int = 0  # train.freeze_layers: an option, not the default
     attention: str = "sdpa"  # train.attention: sdpa (transformers' default, the naive script's), eager, or auto
     optimizer: str = "adamw"  # torch's AdamW as the engine builds it, or with foreach=True / fused=True
-    batching: str = "texts"  # texts: batch_size texts a step; tokens: a budget of batch_size x mean-length tokens
+    batching: str = "texts"  # train.batching: texts (batch_size texts a step) or tokens (batch_size x mean length)
     lora_rank: int = 0  # > 0: adapter-only training through peft (LoRA on query and value, the head trained)
 
 
@@ -64,14 +64,14 @@ TRAIN_VARIANTS = {
     "naive": TrainVariant(False, "fp32", False),
     "dynamic_padding": TrainVariant(True, "fp32", False),
     "dynamic_padding+bf16": TrainVariant(True, "auto", False),
-    "engine": TrainVariant(True, "auto", True, attention="auto"),  # as configured: eager attention on a CPU
-    "engine-sdpa": TrainVariant(True, "auto", True, attention="sdpa"),  # the engine before train.attention
-    "engine+foreach": TrainVariant(True, "auto", True, attention="auto", optimizer="foreach"),
-    "engine+fused": TrainVariant(True, "auto", True, attention="auto", optimizer="fused"),
-    "engine+tokens": TrainVariant(True, "auto", True, attention="auto", batching="tokens"),
-    "engine+lora8": TrainVariant(True, "auto", True, attention="auto", lora_rank=8),
-    "engine+freeze2": TrainVariant(True, "auto", True, 2, attention="auto"),
-    "engine+freeze3": TrainVariant(True, "auto", True, 3, attention="auto"),
+    "engine": TrainVariant(True, "auto", True, attention="auto", batching="tokens"),  # as configured
+    "engine-sdpa": TrainVariant(True, "auto", True, attention="sdpa", batching="tokens"),  # train.attention: sdpa
+    "engine-texts": TrainVariant(True, "auto", True, attention="auto"),  # train.batching: texts
+    "engine+foreach": TrainVariant(True, "auto", True, attention="auto", batching="tokens", optimizer="foreach"),
+    "engine+fused": TrainVariant(True, "auto", True, attention="auto", batching="tokens", optimizer="fused"),
+    "engine+lora8": TrainVariant(True, "auto", True, attention="auto", batching="tokens", lora_rank=8),
+    "engine+freeze2": TrainVariant(True, "auto", True, 2, attention="auto", batching="tokens"),
+    "engine+freeze3": TrainVariant(True, "auto", True, 3, attention="auto", batching="tokens"),
 }
 # name -> precision; all but naive go through the engine's sorted, dynamically padded `inference_mode` batches;
 # onnx-int8 is the engine's model exported to ONNX and quantised to int8 (tasks.onnx_inference), in ONNX Runtime
@@ -136,8 +136,8 @@ def engine_train_steps(model, tokenizer, texts: list[str], targets: torch.Tensor
         sequences = [list(ids) for ids in tokenizer(texts, truncation=True, max_length=MAX_LENGTH,
                                                     padding="max_length")["input_ids"]]
     lengths = np.array([len(ids) for ids in sequences])
-    if variant.batching == "tokens":
-        batches = token_budget_batches(lengths, config.batch_size * int(lengths.mean()), config.seed + 1)[:steps]
+    if variant.batching == "tokens":  # train.batching: tokens
+        batches = token_batches(lengths, config.batch_size, config.seed + 1)[:steps]
     else:
         batches = make_batches(lengths, config.batch_size, config.seed + 1, variant.dynamic)[:steps]
     optimizer, scheduler = make_optimizer(model, config, steps)
@@ -151,24 +151,6 @@ def engine_train_steps(model, tokenizer, texts: list[str], targets: torch.Tensor
         loss = train_epoch(model, optimizer, scheduler, sequences, targets, torch.ones(len(texts)), batches,
                            pad_id_of(tokenizer), config, "steps", progress=False)
     return loss, sum(len(batch) for batch in batches)
-
-
-def token_budget_batches(lengths: np.ndarray, budget: int, seed: int) -> list[np.ndarray]:
-    """Batches of up to `budget` padded tokens (texts x the longest), filled in length order inside windows of
-    50 x 16 shuffled texts as the engine's length-grouped batches are, so each step does similar work."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(lengths))
-    batches: list[np.ndarray] = []
-    for chunk in np.array_split(order, max(1, int(np.ceil(len(order) / 800)))):
-        current: list[int] = []
-        for index in chunk[np.argsort(-lengths[chunk], kind="stable")]:
-            if current and (len(current) + 1) * lengths[current[0]] > budget:
-                batches.append(np.array(current))
-                current = []
-            current.append(int(index))
-        if current:
-            batches.append(np.array(current))
-    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def with_variant(model, variant: TrainVariant):

@@ -36,6 +36,28 @@ def make_batches(lengths: np.ndarray, batch_size: int, seed: int, group_by_lengt
     return batches
 
 
+def token_batches(lengths: np.ndarray, batch_size: int, seed: int) -> list[np.ndarray]:
+    """Shuffled index batches for one epoch of about the same number of padded tokens each: a budget of `batch_size`
+    x the mean length, filled in length order inside windows of 50 x `batch_size` shuffled texts (as
+    `make_batches` groups them), so many short texts or a few long ones make a step and an epoch keeps about
+    len / `batch_size` steps. Seeded as `make_batches` is."""
+    if not len(lengths):
+        return []
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    budget = batch_size * max(1, round(float(lengths.mean())))
+    batches: list[np.ndarray] = []
+    for chunk in np.array_split(order, max(1, int(np.ceil(len(order) / (batch_size * 50))))):
+        current: list[int] = []
+        for index in chunk[np.argsort(-lengths[chunk], kind="stable")]:
+            if current and (len(current) + 1) * lengths[current[0]] > budget:  # the first is the longest
+                batches.append(np.array(current))
+                current = []
+            current.append(int(index))
+        batches.append(np.array(current))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Index batches for inference, longest first, so padding is minimal."""
     order = np.argsort(-lengths, kind="stable")

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from tasks.batching import make_batches, pad_batch, pad_id_of, tokenize
+from tasks.batching import make_batches, pad_batch, pad_id_of, token_batches, tokenize
 from tasks.checkpoints import latest_checkpoint, load_weights, restore_checkpoint, save_checkpoint
 from tasks.config import TrainConfig
 from tasks.data_parallel import Group, device_for, launch
@@ -124,8 +124,9 @@ def _train(context: TrainingContext, validation: pd.DataFrame, labels: tuple[str
     targets = torch.tensor([label_ids[label] for label in train["label"]], dtype=torch.long, device=context.device)
     weights = normalised_weights(train).to(context.device)
     lengths = np.array([len(ids) for ids in sequences])
-    steps_per_epoch = math.ceil(math.ceil(len(sequences) / config.batch_size) / config.gradient_accumulation_steps)
-    optimizer, scheduler = make_optimizer(trainable, config, steps_per_epoch * config.epochs)
+    plan = {epoch: epoch_batches(lengths, config, epoch) for epoch in range(1, config.epochs + 1)}
+    optimizer, scheduler = make_optimizer(trainable, config, sum(
+        math.ceil(len(batches) / config.gradient_accumulation_steps) for batches in plan.values()))
 
     state, resumed = fresh_state(), None
     checkpoint = latest_checkpoint(run_dir) if config.resume else None
@@ -144,7 +145,7 @@ def _train(context: TrainingContext, validation: pd.DataFrame, labels: tuple[str
     for epoch in range((resumed or 0) + 1, config.epochs + 1):
         if stopped_early:
             break
-        batches = make_batches(lengths, config.batch_size, config.seed + epoch, config.group_by_length)
+        batches = plan[epoch]
         auxiliary = combined_loss(runs, epoch, len(batches), config.epochs) if runs else None
         steps: list[dict[str, Any]] = []
         tick = None if on_progress is None else \
@@ -175,6 +176,13 @@ def _train(context: TrainingContext, validation: pd.DataFrame, labels: tuple[str
     if not config.keep_checkpoints:
         shutil.rmtree(run_dir, ignore_errors=True)
     return TrainResult(output_dir, state["history"], best, stopped_early, resumed, len(train), extra)
+
+
+def epoch_batches(lengths: np.ndarray, config: TrainConfig, epoch: int) -> list[np.ndarray]:
+    """The index batches of one epoch, as `train.batching` says; the same on every run and resume."""
+    if config.batching == "tokens":
+        return token_batches(lengths, config.batch_size, config.seed + epoch)
+    return make_batches(lengths, config.batch_size, config.seed + epoch, config.group_by_length)
 
 
 def train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id, config: TrainConfig,

@@ -1,10 +1,10 @@
-"""Length-grouped batches and dynamic padding."""
+"""Length-grouped batches, token-budget batches and dynamic padding."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from tasks.batching import make_batches, pad_batch, sorted_batches
+from tasks.batching import make_batches, pad_batch, sorted_batches, token_batches
 
 
 def test_every_index_appears_once_per_epoch():
@@ -31,6 +31,31 @@ def test_the_order_depends_only_on_the_seed():
     first = make_batches(lengths, 4, seed=1, group_by_length=True)
     again = make_batches(lengths, 4, seed=1, group_by_length=True)
     other = make_batches(lengths, 4, seed=2, group_by_length=True)
+    assert [b.tolist() for b in first] == [b.tolist() for b in again]
+    assert [b.tolist() for b in first] != [b.tolist() for b in other]
+
+
+def test_token_batches_take_every_text_once_within_a_budget_of_batch_size_times_the_mean_length():
+    lengths = np.random.default_rng(0).integers(5, 256, size=800)
+    batches = token_batches(lengths, 16, seed=0)
+    budget = 16 * round(lengths.mean())
+    assert sorted(np.concatenate(batches).tolist()) == list(range(800))
+    assert all(len(batch) * lengths[batch].max() <= budget for batch in batches)
+    sizes = {len(batch) for batch in batches}
+    assert min(sizes) < 16 < max(sizes)  # a few long texts or many short ones
+    assert 50 <= len(batches) <= 60  # about 800 / 16 steps: an epoch keeps its length
+
+
+def test_a_text_longer_than_the_budget_makes_a_batch_of_its_own():
+    lengths = np.array([500, 10, 10, 10])
+    batches = token_batches(lengths, 2, seed=0)
+    assert [0] in [batch.tolist() for batch in batches]
+    assert sorted(np.concatenate(batches).tolist()) == [0, 1, 2, 3]
+
+
+def test_token_batches_depend_only_on_the_seed():
+    lengths = np.random.default_rng(1).integers(5, 100, size=60)
+    first, again, other = (token_batches(lengths, 4, seed) for seed in (1, 1, 2))
     assert [b.tolist() for b in first] == [b.tolist() for b in again]
     assert [b.tolist() for b in first] != [b.tolist() for b in other]
 

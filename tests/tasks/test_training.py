@@ -196,8 +196,9 @@ def test_a_model_trained_on_other_labels_is_refused(tmp_path, tiny_model_dir, da
 
 
 def test_gradient_accumulation_takes_one_optimizer_step_per_n_batches(tmp_path, tiny_model_dir, data):
-    plain = train(tmp_path, tiny_model_dir, data, name="plain", batch_size=16)
-    accumulated = train(tmp_path, tiny_model_dir, data, name="acc", batch_size=16, gradient_accumulation_steps=2)
+    plain = train(tmp_path, tiny_model_dir, data, name="plain", batch_size=16, batching="texts")
+    accumulated = train(tmp_path, tiny_model_dir, data, name="acc", batch_size=16, batching="texts",
+                        gradient_accumulation_steps=2)
     assert [row["optimizer_steps"] for row in plain.history] == [10, 20]
     assert [row["optimizer_steps"] for row in accumulated.history] == [5, 10]
 
@@ -265,7 +266,8 @@ class _PullRun:
 def test_any_objective_gets_its_head_trained_and_checkpointed_and_its_loss_added_at_every_step(tmp_path,
                                                                                               tiny_model_dir, data):
     train_frame, val_frame = data
-    config = settings(max_grad_norm=1e9, keep_checkpoints=True)  # no clipping: the head cannot move the classifier
+    config = settings(max_grad_norm=1e9, keep_checkpoints=True,  # no clipping: the head cannot move the classifier
+                      batching="texts")  # 10 steps an epoch
     plain = fine_tune(train_frame, val_frame, LABELS, str(tiny_model_dir), 48, config, tmp_path / "plain",
                       tmp_path / "ck", progress=False)
     objective = PullObjective(constant=3.0)
@@ -290,6 +292,15 @@ def test_any_objective_gets_its_head_trained_and_checkpointed_and_its_loss_added
     assert not any("pull" in name for name, _ in saved.named_parameters())  # not saved with the model
     assert all(torch.equal(a, b) for a, b in zip(saved.parameters(),
                                                  load_classifier_dir(str(plain.model_dir)).parameters(), strict=True))
+
+
+def test_token_batches_train_with_a_schedule_as_long_as_their_steps(tmp_path, tiny_model_dir, data):
+    result = train(tmp_path, tiny_model_dir, data, batching="tokens", warmup_ratio=0.0)
+    train_frame, _ = data
+    steps = [row for epoch in result.history for row in epoch["steps"]]
+    assert len(steps) == result.history[-1]["optimizer_steps"]
+    assert len(steps) != 2 * len(train_frame) // 16  # precondition: not the count that 16 texts a step give
+    assert steps[-1]["lr"] == pytest.approx(settings().learning_rate / len(steps))  # decayed to the last step
 
 
 @dataclass(frozen=True)
@@ -333,9 +344,9 @@ def test_training_steps_run_with_the_training_attention_kernel_and_the_model_get
         tmp_path, tiny_model_dir, data, setting, kernel):
     train_frame, val_frame = data
     probe = KernelProbe()
-    fine_tune(train_frame, val_frame, LABELS, str(tiny_model_dir), 48, settings(attention=setting), tmp_path / "model",
-              tmp_path / "ck", progress=False, objectives=[probe])
-    assert probe.during == [kernel] * 20  # 2 epochs of 10 steps, on this CPU
+    result = fine_tune(train_frame, val_frame, LABELS, str(tiny_model_dir), 48, settings(attention=setting),
+                       tmp_path / "model", tmp_path / "ck", progress=False, objectives=[probe])
+    assert probe.during == [kernel] * result.history[-1]["optimizer_steps"]  # every step of both epochs, on a CPU
     assert probe.after == ["sdpa"]  # transformers' own kernel for the architecture, as saved and served
 
 
