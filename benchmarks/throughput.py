@@ -63,7 +63,7 @@ class TrainVariant(NamedTuple):
 TRAIN_VARIANTS = {
     "naive": TrainVariant(False, "fp32", False),
     "dynamic_padding": TrainVariant(True, "fp32", False),
-    "dynamic_padding+bf16": TrainVariant(True, "auto", False),
+    "dynamic_padding+bf16": TrainVariant(True, "bf16", False),
     "engine": TrainVariant(True, "auto", True, attention="auto", batching="tokens"),  # as configured
     "engine-sdpa": TrainVariant(True, "auto", True, attention="sdpa", batching="tokens"),  # train.attention: sdpa
     "engine-texts": TrainVariant(True, "auto", True, attention="auto"),  # train.batching: texts
