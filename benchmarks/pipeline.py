@@ -11,9 +11,10 @@ On the embedded default data (params.yaml), in a scratch directory:
      a second version goes through the champion/challenger gate), and the bare engine on the data that tracked
      run prepared: the training the flow does (the two fine-tunes, with the shift branch's self-training round)
      and the target-test predictions, nothing else. Every flow run starts with empty outputs, embedding cache and
-     ONNX export cache (the registered model's int8 export is made again, as for any newly trained model). The
-     three are interleaved so that a slow spell of the host hits all of them (every round's times are in the
-     JSON). The flow and the bare engine run the same training function, `fine_tune` as the train stages
+     ONNX export cache (where `inference.backend` resolves to ONNX, the registered model's int8 export is made
+     again, as for any newly trained model; where it resolves to torch, as `auto` does on a bf16 CPU, none is made
+     and the JSON's `backend` says so). The three are interleaved so that a slow spell of the host hits all of
+     them (every round's times are in the JSON). The flow and the bare engine run the same training function, `fine_tune` as the train stages
      (`flows.stages.train`) call it, and the time spent in it is clocked in both: on this shared 2-core host the
      same training varies by up to 10 % from run to run, more than the overhead itself, so the overhead is
      measured paired, outside the training:
@@ -230,6 +231,11 @@ def main() -> int:
         if key in rounded:
             print(f"| {label} | {rounded[key]:.2f} |")
     print(f"\noverhead_pct {rounded['overhead_pct']:.1f}%  rerun_fraction {rounded['rerun_fraction']:.3f}")
+    from tasks.devices import placement
+    from tasks.onnx_inference import resolve_backend
+
+    rounded["backend"] = resolve_backend(base.inference.backend, *placement(base.train))
+    print(f"inference backend {rounded['backend']} (inference.backend: {base.inference.backend})")
     if args.json:
         rounded["rounds"] = {key: [round(value, 3) for value in values] for key, values in runs.items()}
         args.json.write_text(json.dumps(rounded, indent=2))

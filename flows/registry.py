@@ -45,8 +45,11 @@ def register_version(tracker: RunTracker, model_dir: Path, scores: Scores, evide
 @timed
 def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], scores: Scores | None = None) -> str:
     """Save the model as an MLflow pyfunc (signature, input example, `tasks/serving.py` as its code, the HF weights
-    and their int8 ONNX export beside them) and log it as the run's logged model `model` (listed under the run
-    page's Logged models, with its target scores; `runs:/ID/model` resolves to it); returns its model id."""
+    and, where `inference.backend` resolves to ONNX on this machine, their int8 ONNX export beside them) and log it
+    as the run's logged model `model` (listed under the run page's Logged models, with its target scores;
+    `runs:/ID/model` resolves to it); returns its model id. Where the backend resolves to `torch` (`auto` on a GPU
+    or a CPU with native bf16) no export is made: the served model runs in torch as the evaluation did; set
+    `inference.backend: onnx-int8` to ship the int8 graph for serving on CPUs without native bf16."""
     import functools
     import importlib.util
 
@@ -54,18 +57,22 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], sc
     import pandas as pd
     from mlflow.models import infer_signature
 
-    from tasks.onnx_inference import exported
+    from tasks.devices import placement
+    from tasks.onnx_inference import exported, resolve_backend
 
     config = tracker.config
     example = pd.DataFrame({"text": example_texts[:3] or ["an example text"]})
     signature = infer_signature(example, pd.DataFrame({"label": ["label"], "score": [0.5]}))
     settings = {"max_length": config.model.max_length, "batch_size": config.evaluation.batch_size,
-                "backend": config.inference.backend}
-    artifacts = {"model_dir": str(model_dir), "onnx_int8": str(exported(model_dir, config.inference.cache_dir, True))}
+                "backend": config.inference.backend, "precision": config.train.precision}
+    artifacts = {"model_dir": str(model_dir)}
+    if resolve_backend(config.inference.backend, *placement(config.train)) != "torch":
+        artifacts["onnx_int8"] = str(exported(model_dir, config.inference.cache_dir, True))
     save = functools.partial(mlflow.pyfunc.save_model, python_model=importlib.util.find_spec("tasks.serving").origin,
                              artifacts=artifacts, signature=signature, input_example=example, model_config=settings,
                              pip_requirements=_requirements(),
-                             code_paths=[importlib.util.find_spec("tasks.mean_pooling").origin])
+                             code_paths=[importlib.util.find_spec(f"tasks.{name}").origin
+                                         for name in ("mean_pooling", "cpu_features")])
     return _logged_model(tracker, save, scores)
 
 

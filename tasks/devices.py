@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import torch
 
 from tasks.config import DEVICE_CHOICES, TrainConfig
+from tasks.cpu_features import cpu_bf16_native
 from tasks.errors import ConfigError
 
 DEVICE_PATTERN = re.compile(DEVICE_CHOICES)
@@ -41,9 +42,7 @@ def resolve_precision(setting: str, device: torch.device | str = "cpu") -> str:
         return setting
     if torch.device(device).type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
-        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-    return "bf16" if native else "fp32"
+    return "bf16" if cpu_bf16_native() else "fp32"
 
 
 def placement(train: TrainConfig) -> tuple[torch.device, str]:

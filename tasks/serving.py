@@ -5,9 +5,12 @@
 MLflow stores this file with the model ("model from code") and runs it to build the model, so it imports nothing
 from adaptflow: the model loads and predicts wherever `mlflow`, `torch`, `transformers` and `onnxruntime` are
 installed (with `mean_pooling.py`, which MLflow stores beside it: the classifier class of models whose head
-reads the mean of the token states). The weights travel as the `model_dir` artifact (a Hugging Face text
-classifier) and as `onnx_int8`, their int8 ONNX export: on a CPU the int8 graph labels the texts in ONNX Runtime (faster than the fp32 pipeline: see
-BENCHMARKS.md), on a GPU, or with the `backend` setting `torch`, a `transformers` pipeline does.
+reads the mean of the token states, and `cpu_features.py`). The weights travel as the `model_dir` artifact (a
+Hugging Face text classifier) and, where the training machine's `inference.backend` resolved to ONNX (`onnx-int8`,
+or `auto` on a CPU without native bf16), as `onnx_int8`, their int8 ONNX export: on a CPU that graph labels the
+texts in ONNX Runtime. Otherwise (on a GPU, with no ONNX export, or with the `backend` setting `torch`) a
+`transformers` pipeline does, in bf16 autocast on a CPU that computes bf16 natively when the `precision` setting
+is `auto` or `bf16`, as the engine's evaluation does (BENCHMARKS.md: the faster of the two on such a CPU).
 A request with no `text` column, or a text that is missing, empty or not a string, is refused with the row named
 (HTTP 400 under `mlflow models serve`).
 """
@@ -22,10 +25,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel
 
-try:  # registers adaptflow's mean-pooled classifier with transformers: adaptflow's own module where it is installed
+try:  # adaptflow's own modules where it is installed (the mean-pooled classifier registers with transformers)
     import tasks.mean_pooling  # noqa: F401
-except ImportError:  # elsewhere the copy shipped beside this file (code_paths)
+    from tasks.cpu_features import cpu_bf16_native
+except ImportError:  # elsewhere the copies shipped beside this file (code_paths)
     import mean_pooling  # noqa: F401
+    from cpu_features import cpu_bf16_native
 
 
 class TextClassifier(PythonModel):
@@ -39,15 +44,21 @@ class TextClassifier(PythonModel):
         self.max_length = int(settings.get("max_length", 128))
         self.batch_size = int(settings.get("batch_size", 64))
         onnx = context.artifacts.get("onnx_int8")
+        self.bf16 = False
         if onnx and settings.get("backend", "auto") != "torch" and not torch.cuda.is_available():
             self.classify = OnnxLabeller(onnx, context.artifacts["model_dir"], self.max_length)
             return
         self.classify = pipeline("text-classification", model=context.artifacts["model_dir"],
                                  device=0 if torch.cuda.is_available() else -1)
+        precision = settings.get("precision", "auto")
+        self.bf16 = not torch.cuda.is_available() and (precision == "bf16" or precision == "auto" and cpu_bf16_native())
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        import torch
+
         texts = checked_texts(model_input)
-        labelled = self.classify(texts, batch_size=self.batch_size, truncation=True, max_length=self.max_length)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            labelled = self.classify(texts, batch_size=self.batch_size, truncation=True, max_length=self.max_length)
         return pd.DataFrame({"label": [item["label"] for item in labelled],
                              "score": [float(item["score"]) for item in labelled]})
 

@@ -276,6 +276,7 @@ def test_flow_runs_are_runs_and_versions_a_cached_rerun_adds_none_and_the_gate_m
     tiny_config.tracking.uri = mlflow_store
     tiny_config.tracking.promotion_margin = 2.0  # no macro-F1 beats another by 2: the first model stays champion
     tiny_config.strategy.joint_pseudo_labeling = False  # one training round: its train.epochs are the steps below
+    tiny_config.inference.backend = "onnx-int8"  # chosen: the logged model carries its int8 graph
     reseeded = tiny_config.model_copy(deep=True)
     reseeded.train.seed += 1  # trains again: a different model
     states = [adaptation_flow(config, return_state=True) for config in (tiny_config, tiny_config, reseeded)]

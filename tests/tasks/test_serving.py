@@ -47,11 +47,12 @@ def test_a_missing_column_or_a_text_that_is_no_text_is_refused_with_its_row(fram
 
 @pytest.fixture(scope="module")
 def registered_store(tmp_path_factory, tiny_model_dir, classifier_dir) -> str:
-    """A registry holding one version of the tiny classifier, alias champion, logged as the flow logs it."""
+    """A registry holding one version of the tiny classifier, alias champion, logged as the flow logs it by an
+    engine that trains in fp32, where `inference.backend: auto` means int8 ONNX."""
     return _register(tmp_path_factory.mktemp("served"), tiny_model_dir, classifier_dir)
 
 
-def _register(root: Path, foundation: Path, model_dir: Path) -> str:
+def _register(root: Path, foundation: Path, model_dir: Path, precision: str = "fp32") -> str:
     from flows.registry import Evidence, register_version
     from flows.tracking import RunTracker
     from tasks.config import build_config
@@ -59,7 +60,9 @@ def _register(root: Path, foundation: Path, model_dir: Path) -> str:
 
     store = f"sqlite:///{root / 'mlruns.db'}"
     config = build_config({"model": {"name_or_path": str(foundation), "max_length": 32},
-                           "output": {"dir": str(root / "outputs")}, "tracking": {"uri": store}})
+                           "output": {"dir": str(root / "outputs")}, "tracking": {"uri": store},
+                           "train": {"precision": precision}, "inference": {"backend": "auto",
+                                                                           "cache_dir": str(root / "onnx")}})
     tracker = RunTracker.open(config, {}, {})
     frame = pd.DataFrame({"text": ["a fine pan"], "label": ["positive"], "predicted": ["positive"]})
     registration = register_version(tracker, model_dir, Scores(0.7, 0.8),
@@ -107,6 +110,22 @@ def test_the_champion_loads_and_predicts_where_adaptflow_cannot_be_imported(regi
     assert all(row["label"] in ("negative", "positive") and 0.5 <= row["score"] <= 1 for row in predicted)
 
 
+def test_where_the_engine_runs_bf16_the_model_is_logged_without_an_onnx_export_and_served_by_torch_in_bf16(
+        tiny_model_dir, classifier_dir, tmp_path):
+    from flows.registry import load_registered
+
+    store = _register(tmp_path, tiny_model_dir, classifier_dir, precision="bf16")  # auto -> torch: no export made
+    assert list(tmp_path.rglob("*.onnx")) == []
+    assert list((tmp_path / "mlartifacts").rglob("MLmodel"))  # the model itself was logged
+    served = load_registered(f"models:/{NAME}@champion", store).unwrap_python_model()
+    assert (type(served.classify).__name__, served.bf16) == ("TextClassificationPipeline", True)
+
+
+def test_the_fp32_engines_champion_carries_its_int8_export(registered_store):
+    root = Path(registered_store.removeprefix("sqlite:///")).parent
+    assert [path.name for path in (root / "mlartifacts").rglob("*.onnx")] == ["model.int8.onnx"]
+
+
 def test_a_champion_that_pools_by_the_mean_is_served_the_same_by_torch_and_onnx_without_adaptflow(
         sentence_model_dir, mean_classifier_dir, bare_python, tmp_path):
     from tasks.inference import predict_probabilities
@@ -118,7 +137,7 @@ def test_a_champion_that_pools_by_the_mean_is_served_the_same_by_torch_and_onnx_
         "import importlib.util, json, mlflow, pandas as pd\n"
         "assert importlib.util.find_spec('tasks') is None\n"
         "for backend in ('torch', 'auto'):\n"
-        "    settings = {'backend': backend, 'max_length': 32, 'batch_size': 64}\n"
+        "    settings = {'backend': backend, 'max_length': 32, 'batch_size': 64, 'precision': 'fp32'}\n"
         f"    model = mlflow.pyfunc.load_model('models:/{NAME}@champion', model_config=settings)\n"
         f"    frame = model.predict(pd.DataFrame({{'text': {texts!r}}}))\n"
         "    print(type(model.unwrap_python_model().classify).__name__, json.dumps(frame.to_dict('list')))\n")
