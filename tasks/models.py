@@ -161,6 +161,35 @@ def training_attention(model, setting: str, device) -> Iterator[None]:
         model.base_model.set_attn_implementation(own)
 
 
+ATTENTION_DROPOUT_FIELDS = ("attention_probs_dropout_prob", "attention_dropout")  # BERT-likes; DistilBERT, ...
+
+
+def set_attention_dropout(model, probability: float | None) -> None:
+    """Set the dropout on `model`'s attention probabilities (`train.attention_dropout`; None leaves the model's
+    own): the encoder config's field and every attention module's dropout that it configured, so that the value is
+    both used and saved with the model."""
+    import torch
+
+    if probability is None:
+        return
+    config = model.base_model.config
+    field = next((name for name in ATTENTION_DROPOUT_FIELDS
+                  if isinstance(getattr(config, name, None), (int, float))), None)
+    if field is None:
+        raise ConfigError(f"train.attention_dropout is {probability}, but {type(model.base_model).__name__}'s config "
+                          f"has none of {', '.join(ATTENTION_DROPOUT_FIELDS)}; set train.attention_dropout: null")
+    before = getattr(config, field)
+    for module in model.base_model.modules():
+        dropout = getattr(module, "dropout", None)
+        if type(module).__name__.endswith("Attention") and isinstance(dropout, torch.nn.Dropout) and \
+                dropout.p == before:
+            dropout.p = probability
+    setattr(config, field, probability)
+    saved = getattr(model.config, "encoder", None)  # a mean-pooled classifier saves the encoder's config as a dict
+    if isinstance(saved, dict) and field in saved:
+        saved[field] = probability
+
+
 def freeze_lowest_layers(model, layers: int) -> None:
     """Freeze the embedding block and the lowest `layers` transformer layers of `model`'s encoder (the first layer
     list in it: BERT's, RoBERTa's, DistilBERT's), so that the backward pass stops above them."""

@@ -29,7 +29,14 @@ from tasks.errors import TrainingError
 from tasks.evaluation import compute_metrics
 from tasks.inference import predict
 from tasks.linear_probe import fit_head
-from tasks.models import freeze_lowest_layers, load_classifier, load_tokenizer, new_head, training_attention
+from tasks.models import (
+    freeze_lowest_layers,
+    load_classifier,
+    load_tokenizer,
+    new_head,
+    set_attention_dropout,
+    training_attention,
+)
 from tasks.objectives import AuxiliaryLoss, Objective, ObjectiveRun, TrainingContext, combined_loss, heads_of
 from tasks.optimizer import make_optimizer, normalised_weights
 from tasks.progress import EpochProgress
@@ -81,6 +88,7 @@ def fine_tune(train: pd.DataFrame, validation: pd.DataFrame, labels: tuple[str, 
     if config.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     freeze_lowest_layers(model, config.freeze_layers)
+    set_attention_dropout(model, config.attention_dropout)
     context = TrainingContext(model, tokenizer, train, max_length, config.batch_size, config.seed, device, precision)
     with ExitStack() as stack:
         runs = [_bind(objective, context, stack) for objective in objectives]

@@ -164,6 +164,11 @@ class TrainConfig(_Section):
     freeze_layers: int = Field(0, ge=0, description="Also freeze the whole embedding block and the lowest N "
                                "transformer layers: the backward pass stops above them (a speed lever; its accuracy "
                                "is in BENCHMARKS.md). 0 = train every layer.")
+    attention_dropout: float | None = Field(
+        0.0, ge=0.0, lt=1.0, description="The dropout on the attention probabilities while fine-tuning (the "
+        "config's attention_probs_dropout_prob or attention_dropout); null = the model's own (0.1 for MiniLM). "
+        "On a CPU drawing that random mask is a third of a MiniLM training step; 0.0 was chosen on the dev splits "
+        "(the same accuracy, +0.03 point; BENCHMARKS.md).")
     attention: Literal["auto", "eager", "sdpa"] = Field(
         "auto", description="The encoder's attention kernel in training steps: eager (matrix products and a softmax) "
         "or sdpa (PyTorch's scaled_dot_product_attention); auto = eager on a CPU, where a MiniLM training step ran "

@@ -9,8 +9,8 @@ import shutil
 import pytest
 import torch
 
-from tasks.errors import ModelError
-from tasks.models import load_classifier, resolve_model_path, training_attention
+from tasks.errors import ConfigError, ModelError
+from tasks.models import load_classifier, resolve_model_path, set_attention_dropout, training_attention
 
 
 def copy_model(source, tmp_path):
@@ -104,3 +104,40 @@ def test_an_explicit_attention_kernel_is_used_on_any_device(tiny_model_dir):
     with training_attention(model, "eager", torch.device("cuda")):
         assert kernel(model) == "eager"
     assert kernel(model) == "sdpa"
+
+
+def dropouts(model) -> dict[str, float]:
+    return {name: module.p for name, module in model.named_modules() if isinstance(module, torch.nn.Dropout)}
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean"])
+def test_attention_dropout_sets_the_attention_probabilities_dropout_only_and_is_saved_with_the_model(
+        pooling, tiny_model_dir, tmp_path):
+    model = load_classifier(str(tiny_model_dir), ("a", "b"), pooling)
+    before = dropouts(model)
+    set_attention_dropout(model, 0.0)
+    after = dropouts(model)
+    changed = sorted(name for name in before if before[name] != after[name])
+    assert [name.split("encoder.layer.")[-1] for name in changed] == ["0.attention.self.dropout",
+                                                                     "1.attention.self.dropout"]
+    assert {after[name] for name in changed} == {0.0} and {before[name] for name in changed} == {0.1}
+    assert model.base_model.config.attention_probs_dropout_prob == 0.0
+    model.save_pretrained(tmp_path / "saved")
+    reloaded = load_classifier(str(tmp_path / "saved"), ("a", "b"))
+    assert {p for name, p in dropouts(reloaded).items() if name.endswith("attention.self.dropout")} == {0.0}
+
+
+def test_no_attention_dropout_setting_leaves_the_models_own(tiny_model_dir):
+    model = load_classifier(str(tiny_model_dir), ("a", "b"))
+    before = dropouts(model)
+    set_attention_dropout(model, None)
+    assert dropouts(model) == before
+
+
+def test_an_attention_dropout_for_a_model_without_one_is_refused_naming_the_setting(tiny_model_dir):
+    model = load_classifier(str(tiny_model_dir), ("a", "b"))
+    object.__setattr__(model.base_model.config, "attention_probs_dropout_prob", None)  # as a config naming it otherwise
+    with pytest.raises(ConfigError, match=r"train.attention_dropout is 0.0, but BertModel's config has none of "
+                                          r"attention_probs_dropout_prob, attention_dropout; set "
+                                          r"train.attention_dropout: null"):
+        set_attention_dropout(model, 0.0)

@@ -398,3 +398,10 @@ def test_each_epoch_records_its_optimizer_steps_with_loss_and_learning_rate(tmp_
     assert rates[0] < max(rates) and rates[-1] < max(rates)  # warm-up, then decay
     assert all(step["train_loss"] > 0 for step in steps)
     assert shares == sorted(shares) and shares[-1] == 1.0 and shares[0] <= 0.1  # the share of both epochs
+
+
+@pytest.mark.parametrize(("setting", "saved"), [(0.0, 0.0), (None, 0.1)])
+def test_the_attention_dropout_setting_is_the_one_the_fine_tuned_model_trained_and_saved_with(
+        tmp_path, tiny_model_dir, data, setting, saved):
+    result = train(tmp_path, tiny_model_dir, data, epochs=1, attention_dropout=setting)
+    assert json.loads((result.model_dir / "config.json").read_text())["attention_probs_dropout_prob"] == saved
