@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from tasks.batching import make_batches, pad_id_of, token_batches, tokenize
+from tasks.batching import pad_id_of, tokenize
 from tasks.config import TrainConfig
 from tasks.devices import resolve_precision
 from tasks.evaluation import compute_metrics
@@ -47,7 +47,7 @@ from tasks.models import (
     set_attention_dropout,
     training_attention,
 )
-from tasks.training import fine_tune, make_optimizer, train_epoch
+from tasks.training import epoch_batches, fine_tune, make_optimizer, train_epoch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adaptation import DEFAULT_DATA, pair_config
@@ -150,11 +150,7 @@ def engine_train_steps(model, tokenizer, texts: list[str], targets: torch.Tensor
     else:  # padding tokens kept as real positions: the naive batch shapes through the engine's loop
         sequences = [list(ids) for ids in tokenizer(texts, truncation=True, max_length=MAX_LENGTH,
                                                     padding="max_length")["input_ids"]]
-    lengths = np.array([len(ids) for ids in sequences])
-    if variant.batching == "tokens":  # train.batching: tokens
-        batches = token_batches(lengths, config.batch_size, config.seed + 1)[:steps]
-    else:
-        batches = make_batches(lengths, config.batch_size, config.seed + 1, variant.dynamic)[:steps]
+    batches = epoch_batches(np.array([len(ids) for ids in sequences]), config, 1)[:steps]  # fine_tune's first epoch
     optimizer, scheduler = make_optimizer(model, config, steps)
     if variant.optimizer != "adamw":  # the same groups and rates, another implementation of the same update
         from transformers import get_linear_schedule_with_warmup
@@ -195,7 +191,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
         config = TrainConfig(batch_size=args.batch_size, precision=variant.precision,
                              freeze_embeddings=variant.frozen_embeddings, freeze_layers=variant.frozen_layers,
                              attention=variant.attention, attention_dropout=variant.attention_dropout,
-                             seed=args.seed, warmup_ratio=0.0)
+                             batching=variant.batching, group_by_length=variant.dynamic, seed=args.seed,
+                             warmup_ratio=0.0)
         model = with_variant(model, variant)
 
         def run(steps: int) -> tuple[float, int]:
