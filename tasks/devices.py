@@ -14,7 +14,7 @@ from contextlib import contextmanager
 import torch
 
 from tasks.config import DEVICE_CHOICES, TrainConfig
-from tasks.cpu_features import cpu_bf16_native
+from tasks.cpu_features import cpu_precision
 from tasks.errors import ConfigError
 
 DEVICE_PATTERN = re.compile(DEVICE_CHOICES)
@@ -42,7 +42,7 @@ def resolve_precision(setting: str, device: torch.device | str = "cpu") -> str:
         return setting
     if torch.device(device).type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_bf16_native() else "fp32"
+    return cpu_precision(setting)
 
 
 def placement(train: TrainConfig) -> tuple[torch.device, str]:

@@ -27,10 +27,10 @@ from mlflow.pyfunc import PythonModel
 
 try:  # adaptflow's own modules where it is installed (the mean-pooled classifier registers with transformers)
     import tasks.mean_pooling  # noqa: F401
-    from tasks.cpu_features import cpu_bf16_native
+    from tasks.cpu_features import cpu_precision
 except ImportError:  # elsewhere the copies shipped beside this file (code_paths)
     import mean_pooling  # noqa: F401
-    from cpu_features import cpu_bf16_native
+    from cpu_features import cpu_precision
 
 
 class TextClassifier(PythonModel):
@@ -50,8 +50,7 @@ class TextClassifier(PythonModel):
             return
         self.classify = pipeline("text-classification", model=context.artifacts["model_dir"],
                                  device=0 if torch.cuda.is_available() else -1)
-        precision = settings.get("precision", "auto")
-        self.bf16 = not torch.cuda.is_available() and (precision == "bf16" or precision == "auto" and cpu_bf16_native())
+        self.bf16 = not torch.cuda.is_available() and cpu_precision(settings.get("precision", "auto")) == "bf16"
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         import torch
