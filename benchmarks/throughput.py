@@ -14,7 +14,8 @@ does; the engine trains without it (`train.attention_dropout: 0.0`, chosen on th
 
 Each variant runs in its own process (its peak RSS is its own; nothing is warm from another variant), after two
 untimed warm-up steps. `--accuracy` also fine-tunes both the naive loop and the engine on the whole books split for
-the same epochs and seed and scores them on kitchen.
+the same epochs and seed and scores them on kitchen. `--device cuda` runs every variant on a GPU (the engine in bf16
+autocast where the GPU computes it; int8 ONNX is a CPU backend and is left out there).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ import torch
 
 from tasks.batching import pad_id_of, tokenize
 from tasks.config import TrainConfig
-from tasks.devices import resolve_precision
+from tasks.devices import resolve_device, resolve_precision
+from tasks.errors import AdaptflowError
 from tasks.evaluation import compute_metrics
 from tasks.inference import predict_probabilities
 from tasks.loading import load_roles
@@ -106,6 +108,7 @@ def naive_train_steps(model, tokenizer, texts: list[str], targets: torch.Tensor,
                       seed: int, config: TrainConfig) -> float:
     """The plain script's loop: pad to max_length, random batches, fp32, all parameters. Returns mean loss."""
     encoded = tokenizer(texts, truncation=True, max_length=MAX_LENGTH, padding="max_length", return_tensors="pt")
+    device = next(model.parameters()).device
     optimizer, scheduler = make_optimizer(model, config, steps)
     generator = torch.Generator().manual_seed(seed)
     batches: list[torch.Tensor] = []
@@ -114,7 +117,8 @@ def naive_train_steps(model, tokenizer, texts: list[str], targets: torch.Tensor,
     model.train()
     total = 0.0
     for batch in batches[:steps]:
-        logits = model(input_ids=encoded["input_ids"][batch], attention_mask=encoded["attention_mask"][batch]).logits
+        logits = model(input_ids=encoded["input_ids"][batch].to(device),
+                       attention_mask=encoded["attention_mask"][batch].to(device)).logits
         loss = torch.nn.functional.cross_entropy(logits, targets[batch])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -128,12 +132,13 @@ def naive_train_steps(model, tokenizer, texts: list[str], targets: torch.Tensor,
 def naive_predict(model, tokenizer, texts: list[str], batch_size: int) -> np.ndarray:
     """The plain script's inference: padded to max_length, in the given order, fp32, `no_grad`."""
     model.eval()
+    device = next(model.parameters()).device
     out = []
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):
             encoded = tokenizer(texts[start:start + batch_size], truncation=True, max_length=MAX_LENGTH,
-                                padding="max_length", return_tensors="pt")
-            out.append(torch.softmax(model(**encoded).logits, dim=-1).numpy())
+                                padding="max_length", return_tensors="pt").to(device)
+            out.append(torch.softmax(model(**encoded).logits, dim=-1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 2))
 
 
@@ -158,8 +163,9 @@ def engine_train_steps(model, tokenizer, texts: list[str], targets: torch.Tensor
         groups = [{key: group[key] for key in ("params", "weight_decay", "lr")} for group in optimizer.param_groups]
         optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, **{variant.optimizer: True})
         scheduler = get_linear_schedule_with_warmup(optimizer, 0, max(steps, 1))
-    with training_attention(model, variant.attention, torch.device("cpu")):  # as fine_tune's epochs run
-        loss = train_epoch(model, optimizer, scheduler, sequences, targets, torch.ones(len(texts)), batches,
+    with training_attention(model, variant.attention, targets.device):  # as fine_tune's epochs run
+        loss = train_epoch(model, optimizer, scheduler, sequences, targets, torch.ones(len(texts), device=targets.device),
+                           batches,
                            pad_id_of(tokenizer), config, "steps", progress=False)
     return loss, sum(len(batch) for batch in batches)
 
@@ -178,12 +184,13 @@ def with_variant(model, variant: TrainVariant):
 def worker(args: argparse.Namespace) -> dict[str, Any]:
     """One variant in this process: warm up, then time training steps or inference; report speed and peak RSS."""
     torch.manual_seed(args.seed)
+    device = resolve_device(args.device)
     roles, labels = load_texts(args.data, args.seed)
     tokenizer = load_tokenizer(args.model)
     model = load_classifier(args.model, labels)
     label_ids = {label: index for index, label in enumerate(labels)}
     texts = roles.source_train["text"].tolist()
-    targets = torch.tensor([label_ids[label] for label in roles.source_train["label"]])
+    targets = torch.tensor([label_ids[label] for label in roles.source_train["label"]], device=device)
     kind, name = args.worker.split(":", 1)
     result: dict[str, Any] = {"kind": kind, "variant": name}
     if kind == "train":
@@ -193,7 +200,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
                              attention=variant.attention, attention_dropout=variant.attention_dropout,
                              batching=variant.batching, group_by_length=variant.dynamic, seed=args.seed,
                              warmup_ratio=0.0)
-        model = with_variant(model, variant)
+        model = with_variant(model, variant).to(device)
 
         def run(steps: int) -> tuple[float, int]:
             if name == "naive":
@@ -202,11 +209,13 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             return engine_train_steps(model, tokenizer, texts, targets, steps, config, variant)
 
         run(2)
+        _synchronise(device)
         started = time.perf_counter()
         loss, examples = run(args.steps)
+        _synchronise(device)
         seconds = time.perf_counter() - started
         result.update(examples=examples, seconds=seconds, loss=loss,
-                      ex_per_s=examples / seconds, precision=resolve_precision(variant.precision),
+                      ex_per_s=examples / seconds, precision=resolve_precision(variant.precision, device),
                       trainable_params=sum(p.numel() for p in model.parameters() if p.requires_grad))
     else:
         precision = INFER_VARIANTS[name]
@@ -217,21 +226,33 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             saved = Path(tempfile.mkdtemp(prefix="throughput-int8-"))
             model.save_pretrained(saved)
             model = load_for_inference(saved, None, "onnx-int8", saved / "onnx", torch.device("cpu"))
+        else:
+            model = model.to(device)
 
         def run(batch: list[str]) -> np.ndarray:
             if name == "naive":
                 return naive_predict(model, tokenizer, batch, args.infer_batch_size)
             return predict_probabilities(model, tokenizer, batch, MAX_LENGTH, args.infer_batch_size,
-                                         resolve_precision(precision))
+                                         resolve_precision(precision, device))
 
         run(test[: args.infer_batch_size])
+        _synchronise(device)
         started = time.perf_counter()
         run(test)
+        _synchronise(device)
         seconds = time.perf_counter() - started
         result.update(examples=len(test), seconds=seconds, ex_per_s=len(test) / seconds,
-                      precision=resolve_precision(precision))
+                      precision=resolve_precision(precision, device))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if device.type == "cuda":
+        result["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return result
+
+
+def _synchronise(device: torch.device) -> None:
+    """Wait for the GPU's queued work, so that the clock reads work done, not work queued."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def accuracy(args: argparse.Namespace) -> dict[str, Any]:
@@ -241,14 +262,15 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
     roles, labels = load_texts(args.data, args.seed)
     texts, test = roles.source_train["text"].tolist(), roles.target_test
     label_ids = {label: index for index, label in enumerate(labels)}
-    targets = torch.tensor([label_ids[label] for label in roles.source_train["label"]])
+    device = resolve_device(args.device)
+    targets = torch.tensor([label_ids[label] for label in roles.source_train["label"]], device=device)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, early_stopping_patience=0,
-                         resume=False)
+                         resume=False, device=args.device)
     out: dict[str, Any] = {}
     torch.manual_seed(args.seed)
     tokenizer = load_tokenizer(args.model)
     if not args.no_naive_accuracy:
-        model = load_classifier(args.model, labels)
+        model = load_classifier(args.model, labels).to(device)
         steps = math.ceil(len(texts) / args.batch_size) * args.epochs
         naive_config = config.model_copy(update={"freeze_embeddings": False, "precision": "fp32"})
         started = time.perf_counter()
@@ -265,9 +287,9 @@ def accuracy(args: argparse.Namespace) -> dict[str, Any]:
                                 MAX_LENGTH, engine_config, Path(work) / "model", Path(work) / "checkpoints",
                                 progress=False)
             from tasks.models import load_classifier_dir
-            probabilities = predict_probabilities(load_classifier_dir(str(trained.model_dir)), tokenizer,
+            probabilities = predict_probabilities(load_classifier_dir(str(trained.model_dir)).to(device), tokenizer,
                                                   test["text"].tolist(), MAX_LENGTH, args.infer_batch_size,
-                                                  resolve_precision(config.precision))
+                                                  resolve_precision(config.precision, device))
             out[name] = _scored(probabilities, test, labels, time.perf_counter() - started)
         print(f"accuracy {name}: {out[name]}", flush=True)
     return out
@@ -290,7 +312,7 @@ def run_variant(args: argparse.Namespace, spec: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", spec, "--worker-out", str(out), "--data", str(args.data),
                "--model", args.model, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
                "--infer-texts", str(args.infer_texts), "--infer-batch-size", str(args.infer_batch_size),
-               "--seed", str(args.seed)]
+               "--seed", str(args.seed), "--device", args.device]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"throughput benchmark: variant {spec} failed:\n{done.stderr[-2000:]}")
@@ -342,6 +364,9 @@ def main(argv: list[str] | None = None) -> int:
                         "shows each variant's median round and the ratios of medians")
     parser.add_argument("--variants", help=f"some of {','.join(TRAIN_VARIANTS)} (naive and engine always); "
                         "default all")
+    parser.add_argument("--device", default="cpu", help="where every variant runs: cpu (default), cuda, cuda:N or auto "
+                        "(bf16 autocast for the engine where the device computes bf16 natively; int8 ONNX is "
+                        "measured on a CPU only)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
@@ -353,9 +378,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         args.worker_out.write_text(json.dumps(worker(args)))
         return 0
-    engine_precision = resolve_precision("auto")  # bf16 only where this CPU computes it natively
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 native: "
-          f"{engine_precision == 'bf16'}, model {args.model}", flush=True)
+    try:
+        device = resolve_device(args.device)
+    except AdaptflowError as error:
+        print(f"throughput benchmark: --device: {error}", file=sys.stderr)
+        return 1
+    engine_precision = resolve_precision("auto", device)  # bf16 only where the device computes it natively
+    cpu_bf16_native = resolve_precision("auto") == "bf16"
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    print(f"torch {torch.__version__}, {where}, engine precision {engine_precision}, CPU bf16 native: "
+          f"{cpu_bf16_native}, model {args.model}", flush=True)
     chosen = _chosen(args)
     unknown = sorted(set(chosen) - set(TRAIN_VARIANTS) | ({"naive", "engine"} - set(chosen)))
     if unknown:
@@ -363,8 +395,8 @@ def main(argv: list[str] | None = None) -> int:
               f"include naive and engine (the ratio's two sides)", file=sys.stderr)
         return 1
     train_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in TRAIN_VARIANTS if name in chosen}
-    infer_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in INFER_VARIANTS
-                                                   if name in chosen or name == "onnx-int8"}
+    infer_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in INFER_VARIANTS if name in chosen
+                                                   or (name == "onnx-int8" and device.type == "cpu")}
     for round_ in range(1, args.repeats + 1):  # interleaved: machine drift hits every variant alike
         for name, runs in train_runs.items():
             runs.append(run_variant(args, f"train:{name}"))
@@ -379,7 +411,8 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {
         "train_ratio": round(train["engine"]["ex_per_s"] / train["naive"]["ex_per_s"], 3),
         "infer_ratio": round(infer["engine"]["ex_per_s"] / infer["naive"]["ex_per_s"], 3),
-        "infer_ratio_int8": round(infer["onnx-int8"]["ex_per_s"] / infer["naive"]["ex_per_s"], 3),
+        "infer_ratio_int8": (round(infer["onnx-int8"]["ex_per_s"] / infer["naive"]["ex_per_s"], 3)
+                             if "onnx-int8" in infer else None),
         "train_ex_per_s": {name: round(r["ex_per_s"], 2) for name, r in train.items()},
         "infer_ex_per_s": {name: round(r["ex_per_s"], 2) for name, r in infer.items()},
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in [*train.values(), *infer.values()]), 1),
@@ -388,10 +421,13 @@ def main(argv: list[str] | None = None) -> int:
         "train_ratio_by_round": paired_ratios(train_runs), "infer_ratio_by_round": paired_ratios(infer_runs),
         "repeats": args.repeats,
         "steps": args.steps, "batch_size": args.batch_size, "max_length": MAX_LENGTH,
-        "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-        "engine_precision": engine_precision, "cpu_bf16_native": engine_precision == "bf16",
-        "train_target": 3.0 if engine_precision == "bf16" else 2.0,
+        "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "device": where,
+        "engine_precision": engine_precision, "cpu_bf16_native": cpu_bf16_native,
+        "train_target": (3.0 if engine_precision == "bf16" else 2.0) if device.type == "cpu" else None,
     }
+    if device.type == "cuda":
+        figures["peak_gpu_mb_by_variant"] = {f"{r['kind']}:{r['variant']}": round(r["peak_gpu_mb"], 1)
+                                             for r in [*train.values(), *infer.values()]}
     print("\n| variant | train ex/s | × naive | inference ex/s | × naive | peak RSS MB |\n|---|---|---|---|---|---|")
     for name, t in train.items():
         i = infer.get(name)
@@ -401,10 +437,11 @@ def main(argv: list[str] | None = None) -> int:
     if "onnx-int8" in infer:
         print(f"| onnx-int8 (inference) | – | – | {infer['onnx-int8']['ex_per_s']:.2f} | "
               f"{figures['infer_ratio_int8']:.2f} | {infer['onnx-int8']['peak_rss_mb']:.0f} |")
-    print(f"\ntrain_ratio {figures['train_ratio']:.2f}x (target {figures['train_target']:.1f}x on a CPU "
-          f"{'with' if figures['cpu_bf16_native'] else 'without'} native bf16), infer_ratio "
-          f"{figures['infer_ratio']:.2f}x, infer_ratio_int8 {figures['infer_ratio_int8']:.2f}x (x naive, medians of "
-          f"{args.repeats} interleaved round(s))")
+    target = (f"target {figures['train_target']:.1f}x on a CPU {'with' if cpu_bf16_native else 'without'} native "
+              "bf16" if device.type == "cpu" else f"on {where}, engine in {engine_precision}")
+    int8 = f", infer_ratio_int8 {figures['infer_ratio_int8']:.2f}x" if "onnx-int8" in infer else ""
+    print(f"\ntrain_ratio {figures['train_ratio']:.2f}x ({target}), infer_ratio {figures['infer_ratio']:.2f}x{int8} "
+          f"(x naive, medians of {args.repeats} interleaved round(s))")
     if args.repeats > 1:
         print(f"per round: train {figures['train_ratio_by_round']}, infer {figures['infer_ratio_by_round']}")
     if args.accuracy:

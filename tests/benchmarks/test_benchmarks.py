@@ -6,6 +6,7 @@ import pytest
 
 from benchmarks.adaptation import pair_config
 from benchmarks.sweep import ratios
+from benchmarks.throughput import main as throughput_main
 from benchmarks.throughput import median_run, paired_ratios
 from tasks.errors import ConfigError
 
@@ -19,6 +20,12 @@ def test_each_variant_reports_its_median_round_and_every_rounds_figure():
 def test_ratios_pair_the_engine_with_the_naive_loop_of_the_same_round():
     runs = {"naive": [{"ex_per_s": 4.0}, {"ex_per_s": 3.0}], "engine": [{"ex_per_s": 8.0}, {"ex_per_s": 7.5}]}
     assert paired_ratios(runs) == [2.0, 2.5]
+
+
+def test_the_throughput_benchmark_refuses_a_device_torch_does_not_see_in_one_line(tmp_path, capsys):
+    assert throughput_main(["--data", str(tmp_path), "--device", "cuda:99"]) == 1  # no machine has GPU 99
+    error = capsys.readouterr().err
+    assert error.startswith("throughput benchmark: --device: train.device: cuda:99 asked for") and error.count("\n") == 1
 
 
 LONE = {"learning_rate-3e-5_seed-0": 20.0, "learning_rate-3e-5_seed-1": 20.0, "learning_rate-5e-5_seed-0": 30.0,
