@@ -13,7 +13,7 @@ added alone (AdamW's foreach and fused implementations, LoRA adapters through pe
 does; the engine trains without it (`train.attention_dropout: 0.0`, chosen on the dev splits at equal accuracy).
 
 Each variant runs in its own process (its peak RSS is its own; nothing is warm from another variant), after two
-untimed warm-up steps. `--accuracy` also fine-tunes both the naive loop and the engine on the whole books split for
+untimed warm-up steps (`--warmup`). `--accuracy` also fine-tunes both the naive loop and the engine on the whole books split for
 the same epochs and seed and scores them on kitchen. `--device cuda` runs every variant on a GPU (the engine in bf16
 autocast where the GPU computes it; int8 ONNX is a CPU backend and is left out there).
 """
@@ -208,7 +208,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
                         steps * args.batch_size)
             return engine_train_steps(model, tokenizer, texts, targets, steps, config, variant)
 
-        run(2)
+        run(args.warmup)
         _synchronise(device)
         started = time.perf_counter()
         loss, examples = run(args.steps)
@@ -235,7 +235,7 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             return predict_probabilities(model, tokenizer, batch, MAX_LENGTH, args.infer_batch_size,
                                          resolve_precision(precision, device))
 
-        run(test[: args.infer_batch_size])
+        run(test[: args.infer_batch_size * args.warmup])
         _synchronise(device)
         started = time.perf_counter()
         run(test)
@@ -312,7 +312,7 @@ def run_variant(args: argparse.Namespace, spec: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--worker", spec, "--worker-out", str(out), "--data", str(args.data),
                "--model", args.model, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
                "--infer-texts", str(args.infer_texts), "--infer-batch-size", str(args.infer_batch_size),
-               "--seed", str(args.seed), "--device", args.device]
+               "--seed", str(args.seed), "--device", args.device, "--warmup", str(args.warmup)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"throughput benchmark: variant {spec} failed:\n{done.stderr[-2000:]}")
@@ -367,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="where every variant runs: cpu (default), cuda, cuda:N or auto "
                         "(bf16 autocast for the engine where the device computes bf16 natively; int8 ONNX is "
                         "measured on a CPU only)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps (inference: batches) before the clock "
+                        "starts; on a GPU, where each new batch shape can cost kernel set-up, more of them separate "
+                        "that one-off cost from the steady state")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
