@@ -71,6 +71,12 @@ class MeanPooledForSequenceClassification(PreTrainedModel):
     def get_input_embeddings(self) -> torch.nn.Module:
         return self.encoder.get_input_embeddings()
 
+    def save_pretrained(self, *args, **kwargs):
+        """Saved with the encoder's config as it runs now (settings changed on the live encoder, e.g.
+        `train.attention_dropout`, are saved and come back on loading), not as it was when the model was built."""
+        self.config.encoder = self.encoder.config.to_dict()
+        return super().save_pretrained(*args, **kwargs)
+
     def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None, labels: torch.Tensor | None = None,
                 **_: object) -> SequenceClassifierOutput:

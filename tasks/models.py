@@ -185,9 +185,6 @@ def set_attention_dropout(model, probability: float | None) -> None:
                 dropout.p == before:
             dropout.p = probability
     setattr(config, field, probability)
-    saved = getattr(model.config, "encoder", None)  # a mean-pooled classifier saves the encoder's config as a dict
-    if isinstance(saved, dict) and field in saved:
-        saved[field] = probability
 
 
 def freeze_lowest_layers(model, layers: int) -> None:

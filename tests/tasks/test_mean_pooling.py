@@ -67,6 +67,15 @@ def test_a_saved_classifier_loads_back_through_the_auto_classes_with_the_same_lo
     assert torch.equal(model(input_ids=ids).logits, again(input_ids=ids).logits)
 
 
+def test_a_setting_changed_on_the_live_encoder_is_saved_with_the_classifier(mean_classifier_dir, tmp_path):
+    model = AutoModelForSequenceClassification.from_pretrained(mean_classifier_dir)
+    assert model.encoder.config.hidden_dropout_prob != 0.25
+    model.encoder.config.hidden_dropout_prob = 0.25
+    model.save_pretrained(tmp_path)
+    again = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert again.encoder.config.hidden_dropout_prob == 0.25 and again.config.encoder["hidden_dropout_prob"] == 0.25
+
+
 def test_transformers_without_adaptflow_refuses_the_model_instead_of_pooling_differently(mean_classifier_dir):
     script = ("from transformers import AutoModelForSequenceClassification\n"
               f"AutoModelForSequenceClassification.from_pretrained({str(mean_classifier_dir)!r})\n")
