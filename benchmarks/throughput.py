@@ -7,9 +7,9 @@ of optimiser steps and batch size. The naive loop is the plain BERT fine-tuning 
 max_length (256), random batches, fp32, every parameter trained, `torch.no_grad` inference over padded batches.
 adaptflow's engine is `tasks.training.train_epoch` and `tasks.inference.predict_probabilities` as configured by
 default. Between them, one lever at a time, so each is measured rather than assumed; beyond the engine, each of
-its own levers taken away (`engine-sdpa`, `engine-texts`, `engine-attention-dropout`) and each lever not in it
-added alone (AdamW's foreach and fused implementations, LoRA adapters through peft, frozen lower layers:
-`TRAIN_VARIANTS`). The naive loop keeps the model's own attention dropout (0.1 for MiniLM), as the plain script
+its own levers taken away (`engine-sdpa`, `engine-texts`, `engine-attention-dropout`; on a GPU
+`engine-cudnn-attention`) and each lever not in it added alone (AdamW's foreach and fused implementations, LoRA
+adapters through peft, frozen lower layers: `TRAIN_VARIANTS`). The naive loop keeps the model's own attention dropout (0.1 for MiniLM), as the plain script
 does; the engine trains without it (`train.attention_dropout: 0.0`, chosen on the dev splits at equal accuracy).
 
 Each variant runs in its own process (its peak RSS is its own; nothing is warm from another variant), after two
@@ -69,6 +69,7 @@ class TrainVariant(NamedTuple):
     batching: str = "texts"  # train.batching: texts (batch_size texts a step) or tokens (batch_size x mean length)
     lora_rank: int = 0  # > 0: adapter-only training through peft (LoRA on query and value, the head trained)
     attention_dropout: float | None = None  # train.attention_dropout: None = the model's own (0.1 for MiniLM)
+    cudnn_attention: bool = False  # on a GPU: cuDNN's attention back in play (the engine takes it out)
 
 
 TRAIN_VARIANTS = {
@@ -80,6 +81,8 @@ TRAIN_VARIANTS = {
                                 attention_dropout=0.0),
     "engine-texts": TrainVariant(True, "auto", True, attention="auto", attention_dropout=0.0),  # batching: texts
     "engine-attention-dropout": TrainVariant(True, "auto", True, attention="auto", batching="tokens"),  # MiniLM's 0.1
+    "engine-cudnn-attention": TrainVariant(True, "auto", True, attention="auto", batching="tokens",  # GPU only
+                                           attention_dropout=0.0, cudnn_attention=True),
     "engine+foreach": TrainVariant(True, "auto", True, attention="auto", batching="tokens", optimizer="foreach",
                                    attention_dropout=0.0),
     "engine+fused": TrainVariant(True, "auto", True, attention="auto", batching="tokens", optimizer="fused",
@@ -201,6 +204,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
                              batching=variant.batching, group_by_length=variant.dynamic, seed=args.seed,
                              warmup_ratio=0.0)
         model = with_variant(model, variant).to(device)
+        if variant.cudnn_attention:
+            torch.backends.cuda.enable_cudnn_sdp(True)
 
         def run(steps: int) -> tuple[float, int]:
             if name == "naive":
@@ -397,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"throughput benchmark: --variants {args.variants}: name only {','.join(TRAIN_VARIANTS)}, and "
               f"include naive and engine (the ratio's two sides)", file=sys.stderr)
         return 1
-    train_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in TRAIN_VARIANTS if name in chosen}
+    train_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in TRAIN_VARIANTS if name in chosen
+                                                   and (device.type == "cuda" or not TRAIN_VARIANTS[name].cudnn_attention)}
     infer_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in INFER_VARIANTS if name in chosen
                                                    or (name == "onnx-int8" and device.type == "cpu")}
     for round_ in range(1, args.repeats + 1):  # interleaved: machine drift hits every variant alike

@@ -25,15 +25,27 @@ def resolve_device(setting: str = "auto") -> torch.device:
     if not DEVICE_PATTERN.fullmatch(setting):
         raise ConfigError(f"train.device: {setting!r} is not a device; use auto, cpu, cuda or cuda:N")
     if setting == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(setting)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"train.device: {setting} asked for, but torch sees no CUDA GPU; use auto or cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"train.device: {setting} asked for, but torch sees {torch.cuda.device_count()} "
-                              "CUDA GPU(s); pick one of them or use auto")
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(setting)
+        if device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ConfigError(f"train.device: {setting} asked for, but torch sees no CUDA GPU; use auto or cpu")
+            if device.index is not None and device.index >= torch.cuda.device_count():
+                raise ConfigError(f"train.device: {setting} asked for, but torch sees {torch.cuda.device_count()} "
+                                  "CUDA GPU(s); pick one of them or use auto")
+    shape_free_attention(device)
     return device
+
+
+def shape_free_attention(device: torch.device) -> None:
+    """On a CUDA GPU, take cuDNN out of torch's attention kernels (process-wide). The engine pads each batch to its
+    own longest text, so nearly every batch has a new shape, and cuDNN's attention builds an execution plan for
+    each new shape (0.4-1 s on recent GPUs, modelscope/FunASR#3704); flash and memory-efficient attention do not.
+    On the lent H200 the engine trained at 0.25x the fixed-shape naive loop with cuDNN attention in play
+    (BENCHMARKS.md). A CPU is left as it is."""
+    if device.type == "cuda":
+        torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 def resolve_precision(setting: str, device: torch.device | str = "cpu") -> str:

@@ -36,7 +36,7 @@ $PY -c "import setfit, great_expectations, pydantic, datasets" || echo "IMPORT C
 echo "[$(el) s] set-up done"
 if [ -z "${SKIP_TP:-}" ]; then
   timeout ${TP_LIMIT:-170} $PY benchmarks/throughput.py --data /tmp/data --model /tmp/model --device $DEV \
-    --steps $STEPS --repeats ${REPEATS:-1} --variants naive,engine --json $OUT/throughput-h200.json \
+    --steps $STEPS --repeats ${REPEATS:-1} --variants naive,engine,engine-cudnn-attention --json $OUT/throughput-h200.json \
     > $LOG/throughput.log 2>&1
   rc=$?; echo "[$(el) s] throughput rc $rc"; grep -E "^round|^\||ratio|torch" $LOG/throughput.log
 fi

@@ -8,10 +8,27 @@ from tasks.devices import autocast, device_of, resolve_device, resolve_precision
 from tasks.errors import ConfigError
 
 
+@pytest.fixture
+def cudnn_attention():
+    """cuDNN attention on for the test, and the process's setting back after it."""
+    before = torch.backends.cuda.cudnn_sdp_enabled()
+    torch.backends.cuda.enable_cudnn_sdp(True)
+    yield
+    torch.backends.cuda.enable_cudnn_sdp(before)
+
+
 @pytest.mark.parametrize(("cuda_visible", "expected"), [(True, "cuda"), (False, "cpu")])
-def test_auto_picks_a_cuda_gpu_when_torch_sees_one_else_the_cpu(monkeypatch, cuda_visible, expected):
+def test_auto_picks_a_cuda_gpu_when_torch_sees_one_else_the_cpu(monkeypatch, cudnn_attention, cuda_visible, expected):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_visible)
     assert resolve_device("auto").type == expected
+
+
+@pytest.mark.parametrize(("cuda_visible", "cudnn_kept"), [(True, False), (False, True)])
+def test_on_a_gpu_attention_runs_without_cudnns_plan_per_batch_shape(monkeypatch, cudnn_attention, cuda_visible,
+                                                                     cudnn_kept):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda_visible)
+    resolve_device("auto")
+    assert torch.backends.cuda.cudnn_sdp_enabled() is cudnn_kept
 
 
 def test_cpu_is_always_available():
