@@ -9,13 +9,14 @@ adaptflow's engine is `tasks.training.train_epoch` and `tasks.inference.predict_
 default. Between them, one lever at a time, so each is measured rather than assumed; beyond the engine, each of
 its own levers taken away (`engine-sdpa`, `engine-texts`, `engine-attention-dropout`; on a GPU
 `engine-cudnn-attention`) and each lever not in it added alone (AdamW's foreach and fused implementations, LoRA
-adapters through peft, frozen lower layers: `TRAIN_VARIANTS`). The naive loop keeps the model's own attention dropout (0.1 for MiniLM), as the plain script
-does; the engine trains without it (`train.attention_dropout: 0.0`, chosen on the dev splits at equal accuracy).
+adapters through peft, frozen lower layers: `TRAIN_VARIANTS`). The naive loop keeps the model's own attention
+dropout (0.1 for MiniLM), as the plain script does; the engine trains without it (`train.attention_dropout: 0.0`,
+chosen on the dev splits at equal accuracy).
 
 Each variant runs in its own process (its peak RSS is its own; nothing is warm from another variant), after two
-untimed warm-up steps (`--warmup`). `--accuracy` also fine-tunes both the naive loop and the engine on the whole books split for
-the same epochs and seed and scores them on kitchen. `--device cuda` runs every variant on a GPU (the engine in bf16
-autocast where the GPU computes it; int8 ONNX is a CPU backend and is left out there).
+untimed warm-up steps (`--warmup`). `--accuracy` also fine-tunes both the naive loop and the engine on the whole
+books split for the same epochs and seed and scores them on kitchen. `--device cuda` runs every variant on a GPU
+(the engine in bf16 autocast where the GPU computes it; int8 ONNX is a CPU backend and is left out there).
 """
 
 from __future__ import annotations
@@ -167,9 +168,9 @@ def engine_train_steps(model, tokenizer, texts: list[str], targets: torch.Tensor
         optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, **{variant.optimizer: True})
         scheduler = get_linear_schedule_with_warmup(optimizer, 0, max(steps, 1))
     with training_attention(model, variant.attention, targets.device):  # as fine_tune's epochs run
-        loss = train_epoch(model, optimizer, scheduler, sequences, targets, torch.ones(len(texts), device=targets.device),
-                           batches,
-                           pad_id_of(tokenizer), config, "steps", progress=False)
+        weights = torch.ones(len(texts), device=targets.device)
+        loss = train_epoch(model, optimizer, scheduler, sequences, targets, weights, batches, pad_id_of(tokenizer),
+                           config, "steps", progress=False)
     return loss, sum(len(batch) for batch in batches)
 
 
@@ -402,8 +403,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"throughput benchmark: --variants {args.variants}: name only {','.join(TRAIN_VARIANTS)}, and "
               f"include naive and engine (the ratio's two sides)", file=sys.stderr)
         return 1
-    train_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in TRAIN_VARIANTS if name in chosen
-                                                   and (device.type == "cuda" or not TRAIN_VARIANTS[name].cudnn_attention)}
+    train_runs: dict[str, list[dict[str, Any]]] = {
+        name: [] for name in TRAIN_VARIANTS
+        if name in chosen and (device.type == "cuda" or not TRAIN_VARIANTS[name].cudnn_attention)}
     infer_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in INFER_VARIANTS if name in chosen
                                                    or (name == "onnx-int8" and device.type == "cpu")}
     for round_ in range(1, args.repeats + 1):  # interleaved: machine drift hits every variant alike
