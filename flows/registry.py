@@ -72,7 +72,7 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], sc
                              artifacts=artifacts, signature=signature, input_example=example, model_config=settings,
                              pip_requirements=_requirements(),
                              code_paths=[importlib.util.find_spec(f"tasks.{name}").origin
-                                         for name in ("mean_pooling", "cpu_features")])
+                                         for name in ("mean_pooling", "cpu_features", "attention_kernels")])
     return _logged_model(tracker, save, scores)
 
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import torch
 
+from tasks.attention_kernels import shape_free_attention
 from tasks.config import DEVICE_CHOICES, TrainConfig
 from tasks.cpu_features import cpu_precision
 from tasks.errors import ConfigError
@@ -37,15 +38,6 @@ def resolve_device(setting: str = "auto") -> torch.device:
     shape_free_attention(device)
     return device
 
-
-def shape_free_attention(device: torch.device) -> None:
-    """On a CUDA GPU, take cuDNN out of torch's attention kernels (process-wide). The engine pads each batch to its
-    own longest text, so nearly every batch has a new shape, and cuDNN's attention builds an execution plan for
-    each new shape (0.4-1 s on recent GPUs, modelscope/FunASR#3704); flash and memory-efficient attention do not.
-    On the lent H200 the engine trained at 0.25x the fixed-shape naive loop with cuDNN attention in play
-    (BENCHMARKS.md). A CPU is left as it is."""
-    if device.type == "cuda":
-        torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 def resolve_precision(setting: str, device: torch.device | str = "cpu") -> str:

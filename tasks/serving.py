@@ -27,9 +27,11 @@ from mlflow.pyfunc import PythonModel
 
 try:  # adaptflow's own modules where it is installed (the mean-pooled classifier registers with transformers)
     import tasks.mean_pooling  # noqa: F401
+    from tasks.attention_kernels import shape_free_attention
     from tasks.cpu_features import cpu_precision
 except ImportError:  # elsewhere the copies shipped beside this file (code_paths)
     import mean_pooling  # noqa: F401
+    from attention_kernels import shape_free_attention
     from cpu_features import cpu_precision
 
 
@@ -48,6 +50,8 @@ class TextClassifier(PythonModel):
         if onnx and settings.get("backend", "auto") != "torch" and not torch.cuda.is_available():
             self.classify = OnnxLabeller(onnx, context.artifacts["model_dir"], self.max_length)
             return
+        if torch.cuda.is_available():
+            shape_free_attention("cuda")  # each request's texts make a new shape
         self.classify = pipeline("text-classification", model=context.artifacts["model_dir"],
                                  device=0 if torch.cuda.is_available() else -1)
         self.bf16 = not torch.cuda.is_available() and cpu_precision(settings.get("precision", "auto")) == "bf16"
