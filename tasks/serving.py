@@ -46,15 +46,14 @@ class TextClassifier(PythonModel):
         self.max_length = int(settings.get("max_length", 128))
         self.batch_size = int(settings.get("batch_size", 64))
         onnx = context.artifacts.get("onnx_int8")
+        gpu = torch.cuda.is_available()
         self.bf16 = False
-        if onnx and settings.get("backend", "auto") != "torch" and not torch.cuda.is_available():
+        if onnx and settings.get("backend", "auto") != "torch" and not gpu:
             self.classify = OnnxLabeller(onnx, context.artifacts["model_dir"], self.max_length)
             return
-        if torch.cuda.is_available():
-            shape_free_attention("cuda")  # each request's texts make a new shape
-        self.classify = pipeline("text-classification", model=context.artifacts["model_dir"],
-                                 device=0 if torch.cuda.is_available() else -1)
-        self.bf16 = not torch.cuda.is_available() and cpu_precision(settings.get("precision", "auto")) == "bf16"
+        shape_free_attention("cuda" if gpu else "cpu")  # on a GPU: each request's texts make a new shape
+        self.classify = pipeline("text-classification", model=context.artifacts["model_dir"], device=0 if gpu else -1)
+        self.bf16 = not gpu and cpu_precision(settings.get("precision", "auto")) == "bf16"
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         import torch

@@ -28,6 +28,20 @@ def test_the_throughput_benchmark_refuses_a_device_torch_does_not_see_in_one_lin
     assert error.startswith("throughput benchmark: --device: train.device: cuda:99 asked for") and error.count("\n") == 1
 
 
+def test_a_data_directory_without_the_two_domains_is_one_line_naming_the_missing_file(tmp_path, capsys):
+    (tmp_path / "books.csv").write_text("text,label\n")
+    assert throughput_main(["--data", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert error == f"throughput benchmark: {tmp_path / 'kitchen.csv'} not found; pass --data a directory with " \
+                    "books.csv and kitchen.csv (the Multi-Domain Sentiment Dataset's format)\n"
+
+
+def test_a_negative_warm_up_is_refused_before_anything_runs(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        throughput_main(["--data", str(tmp_path), "--warmup", "-1"])
+    assert stopped.value.code == 2 and "--warmup: '-1' is not a whole number >= 0" in capsys.readouterr().err
+
+
 LONE = {"learning_rate-3e-5_seed-0": 20.0, "learning_rate-3e-5_seed-1": 20.0, "learning_rate-5e-5_seed-0": 30.0,
         "learning_rate-5e-5_seed-1": 30.0}
 
