@@ -65,13 +65,7 @@ def packaged_model(name: str, cache: Path | None = None) -> str | None:
         return str(importlib.import_module(model.module).get_model_path())
     if model is None:
         return None
-    return str(packaged_split_archive(model, cache or model_cache()))
-
-
-def packaged_split_archive(archive: SplitArchive, cache: Path) -> Path:
-    if (unpacked_dir(archive, cache) / WEIGHTS).is_file():
-        return unpacked_dir(archive, cache)
-    return unpack_split_archive(archive, part_files(archive), cache)
+    return str(unpack_split_archive(model, cache or model_cache()))
 
 
 def model_cache() -> Path:
@@ -102,13 +96,15 @@ def unpacked_dir(archive: SplitArchive, cache: Path) -> Path:
     return cache / f"{archive.directory}-{archive.weights_sha256[:12]}"
 
 
-def unpack_split_archive(archive: SplitArchive, parts: list[Path], cache: Path) -> Path:
-    """`archive`'s model directory under `cache`, joined from `parts` and unpacked the first time, its weights
+def unpack_split_archive(archive: SplitArchive, cache: Path, parts: list[Path] | None = None) -> Path:
+    """`archive`'s model directory under `cache`, joined from `parts` (default: the installed distributions' part
+    files, looked up only on a cache miss, so a cached model needs no parts) and unpacked the first time, its weights
     checked. Concurrent first uses each unpack into a temp directory; the first to finish renames it into place and
     the others discard theirs, so a directory in use is never replaced."""
     target = unpacked_dir(archive, cache)
     if (target / WEIGHTS).is_file():
         return target
+    parts = part_files(archive) if parts is None else parts
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{target.name}.", dir=cache) as scratch:
         joined, unpacked = Path(scratch) / "archive.zip", Path(scratch) / "model"

