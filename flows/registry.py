@@ -29,27 +29,32 @@ RUN_TAGS_KEPT = ("data.md5.", "git.", "prefect.")  # run tags copied onto the ve
 
 
 def register_version(tracker: RunTracker, model_dir: Path, scores: Scores, evidence: Evidence,
-                     flow_run_id: str | None = None, cached: bool = False) -> Registration:
+                     flow_run_id: str | None = None, cached: bool = False, *, backend: str) -> Registration:
     """Log the model into the tracker's run (as an MLflow 3 logged model with its scores), then register it
-    through the champion/challenger gate. A run whose every stage was cached re-validates the version already
-    registered for the same model files instead of adding one."""
+    through the champion/challenger gate. `backend`: what labelled the evaluation's test texts (`inference.backend`
+    as the evaluate stage resolved it, `EvaluationReport.backend`); the logged model carries that graph. A run whose
+    every stage was cached re-validates the version already registered for the same model files instead of adding
+    one."""
     model_md5 = dvc_md5(model_dir)
     if cached:
         revalidated = _revalidate(tracker, model_md5, flow_run_id)
         if revalidated is not None:
             return revalidated
-    model_id = log_model(tracker, model_dir, evidence.target["text"].head(3).tolist(), scores)
+    model_id = log_model(tracker, model_dir, evidence.target["text"].head(3).tolist(), backend, scores)
     return register(tracker, scores, evidence, flow_run_id, model_id, model_md5)
 
 
 @timed
-def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], scores: Scores | None = None) -> str:
+def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], backend: str,
+              scores: Scores | None = None) -> str:
     """Save the model as an MLflow pyfunc (signature, input example, `tasks/serving.py` as its code, the HF weights
-    and, where `inference.backend` resolves to ONNX on this machine, their int8 ONNX export beside them) and log it
-    as the run's logged model `model` (listed under the run page's Logged models, with its target scores;
-    `runs:/ID/model` resolves to it); returns its model id. Where the backend resolves to `torch` (`auto` on a GPU
-    or a CPU with native bf16) no export is made: the served model runs in torch as the evaluation did; set
-    `inference.backend: onnx-int8` to ship the int8 graph for serving on CPUs without native bf16."""
+    and, where the evaluation labelled its texts in ONNX (`backend`, resolved: `onnx` or `onnx-int8`), their int8
+    ONNX export beside them) and log it as the run's logged model `model` (listed under the run page's Logged
+    models, with its target scores; `runs:/ID/model` resolves to it); returns its model id. Where the evaluation ran
+    in `torch` (`auto` on a GPU or a CPU with native bf16) no export is made: the served model runs in torch as the
+    evaluation did; set `inference.backend: onnx-int8` to ship the int8 graph for serving on CPUs without native
+    bf16. The backend is the evaluation's, not resolved again here: the registering process may run on another
+    machine than the evaluate task (a Prefect worker, a Dask cluster)."""
     import functools
     import importlib.util
 
@@ -57,8 +62,7 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], sc
     import pandas as pd
     from mlflow.models import infer_signature
 
-    from tasks.devices import placement
-    from tasks.onnx_inference import exported, resolve_backend
+    from tasks.onnx_inference import exported
 
     config = tracker.config
     example = pd.DataFrame({"text": example_texts[:3] or ["an example text"]})
@@ -66,7 +70,7 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], sc
     settings = {"max_length": config.model.max_length, "batch_size": config.evaluation.batch_size,
                 "backend": config.inference.backend, "precision": config.train.precision}
     artifacts = {"model_dir": str(model_dir)}
-    if resolve_backend(config.inference.backend, *placement(config.train)) != "torch":
+    if backend != "torch":
         artifacts["onnx_int8"] = str(exported(model_dir, config.inference.cache_dir, True))
     save = functools.partial(mlflow.pyfunc.save_model, python_model=importlib.util.find_spec("tasks.serving").origin,
                              artifacts=artifacts, signature=signature, input_example=example, model_config=settings,

@@ -27,7 +27,8 @@ def register_model(config: AdaptflowConfig, tracker: Any, report: EvaluationRepo
         predicted = read_predictions(layout, labels)
         evidence = Evidence(labels, *(read_role(layout, role)[["text", "label"]].assign(predicted=predicted[role])
                                       for role in PREDICTION_SPLITS))
-        registration = register_version(tracker, layout.model(adapted.role), scores, evidence, flow_run_id, cached)
+        registration = register_version(tracker, layout.model(adapted.role), scores, evidence, flow_run_id, cached,
+                                        backend=report.backend)
     write_json(layout.registration, registration.to_dict())
     return registration
 

@@ -210,7 +210,8 @@ def test_the_gate_judges_the_champion_on_the_challengers_test_set_and_promotes_o
 
     def registered(proof: Evidence, orchestrator_run: str, scores: Scores | None = None):
         tracker = RunTracker.open(tiny_config, {}, {"prefect.flow_run_id": orchestrator_run})
-        registration = register_version(tracker, classifier_dir, scores or Scores(0.9), proof, orchestrator_run)
+        registration = register_version(tracker, classifier_dir, scores or Scores(0.9), proof, orchestrator_run,
+                                        backend="torch")
         tracker.close("FINISHED")
         return tracker, registration
 
@@ -252,7 +253,8 @@ def test_the_gate_judges_the_champion_on_the_challengers_test_set_and_promotes_o
     assert (again.version, again.reused, again.promoted) == (2, True, True)
     # a run whose every stage was cached re-validates the version of the same model files
     tracker = RunTracker.open(tiny_config, {}, {"prefect.flow_run_id": "run-5"})
-    cached = register_version(tracker, classifier_dir, Scores(0.9), evidence(truth, truth), "run-5", cached=True)
+    cached = register_version(tracker, classifier_dir, Scores(0.9), evidence(truth, truth), "run-5", cached=True,
+                              backend="torch")
     assert (cached.version, cached.reused) == (4, True) and "every stage was cached" in cached.reason
     assert client.get_model_version(NAME, "4").tags["revalidated.by"] == "run-5"
     assert len(client.search_model_versions(f"name = '{NAME}'")) == 4 and alias("champion") == 2

@@ -52,7 +52,9 @@ def registered_store(tmp_path_factory, tiny_model_dir, classifier_dir) -> str:
     return _register(tmp_path_factory.mktemp("served"), tiny_model_dir, classifier_dir)
 
 
-def _register(root: Path, foundation: Path, model_dir: Path, precision: str = "fp32") -> str:
+def _register(root: Path, foundation: Path, model_dir: Path, precision: str = "fp32",
+              evaluated_by: str = "onnx-int8") -> str:
+    """`evaluated_by`: the backend that labelled the evaluation's test texts (`EvaluationReport.backend`)."""
     from flows.registry import Evidence, register_version
     from flows.tracking import RunTracker
     from tasks.config import build_config
@@ -66,7 +68,7 @@ def _register(root: Path, foundation: Path, model_dir: Path, precision: str = "f
     tracker = RunTracker.open(config, {}, {})
     frame = pd.DataFrame({"text": ["a fine pan"], "label": ["positive"], "predicted": ["positive"]})
     registration = register_version(tracker, model_dir, Scores(0.7, 0.8),
-                                    Evidence(("negative", "positive"), frame, frame.iloc[:0]))
+                                    Evidence(("negative", "positive"), frame, frame.iloc[:0]), backend=evaluated_by)
     tracker.close("FINISHED")
     assert (registration.version, registration.promoted) == (1, True)
     return store
@@ -110,11 +112,11 @@ def test_the_champion_loads_and_predicts_where_adaptflow_cannot_be_imported(regi
     assert all(row["label"] in ("negative", "positive") and 0.5 <= row["score"] <= 1 for row in predicted)
 
 
-def test_where_the_engine_runs_bf16_the_model_is_logged_without_an_onnx_export_and_served_by_torch_in_bf16(
+def test_where_the_evaluation_ran_in_torch_the_model_is_logged_without_an_onnx_export_and_served_in_bf16(
         tiny_model_dir, classifier_dir, tmp_path):
     from flows.registry import load_registered
 
-    store = _register(tmp_path, tiny_model_dir, classifier_dir, precision="bf16")  # auto -> torch: no export made
+    store = _register(tmp_path, tiny_model_dir, classifier_dir, precision="bf16", evaluated_by="torch")
     assert list(tmp_path.rglob("*.onnx")) == []
     assert list((tmp_path / "mlartifacts").rglob("MLmodel"))  # the model itself was logged
     served = load_registered(f"models:/{NAME}@champion", store).unwrap_python_model()
@@ -123,6 +125,15 @@ def test_where_the_engine_runs_bf16_the_model_is_logged_without_an_onnx_export_a
 
 def test_the_fp32_engines_champion_carries_its_int8_export(registered_store):
     root = Path(registered_store.removeprefix("sqlite:///")).parent
+    assert [path.name for path in (root / "mlartifacts").rglob("*.onnx")] == ["model.int8.onnx"]
+
+
+def test_the_logged_model_carries_the_graph_the_evaluation_used_not_the_registering_machines_choice(
+        tiny_model_dir, classifier_dir, tmp_path):
+    # the registering process's settings resolve `auto` to torch (bf16), but the evaluate task labelled the test
+    # texts in int8 ONNX (another machine, or `inference.backend: onnx-int8` there): the int8 graph is shipped
+    store = _register(tmp_path, tiny_model_dir, classifier_dir, precision="bf16", evaluated_by="onnx-int8")
+    root = Path(store.removeprefix("sqlite:///")).parent
     assert [path.name for path in (root / "mlartifacts").rglob("*.onnx")] == ["model.int8.onnx"]
 
 
