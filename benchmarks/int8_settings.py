@@ -4,8 +4,8 @@ with the fp32 torch model on unlabelled target texts of the six ordered pairs.
     python benchmarks/int8_settings.py --data ../shared/data/amazon-msd --json int8-settings.json [--texts 1000]
 
 Uses the source-only models that `int8_accuracy.py` trains (`--work`, default `benchmarks/.int8-work`; run that
-first). `tasks.onnx_inference.INT8` is the variant with the highest mean agreement here; `int8_accuracy.py` then
-reports its accuracy drop on the test sets once. The JSON is rewritten after every pair.
+first). `tasks.onnx_inference.INT8` and the export are chosen from the variants here by a rule stated before the rows
+are read (BENCHMARKS.md); `int8_accuracy.py` then reports the accuracy drop on the test sets once. The JSON is rewritten after every pair.
 """
 
 from __future__ import annotations
@@ -31,16 +31,23 @@ from tasks.onnx_inference import Int8Settings, OnnxClassifier, _export, quantise
 
 FFN_OUTPUT = r"layer\.\d+/output/dense"  # BERT's feed-forward output MatMul of each layer
 ATTENTION_OUTPUT = r"layer\.\d+/attention/output/dense"  # the attention block's output projection
-QUERY_KEY = r"attention/self/(query|key)/"  # the projections whose product goes through the softmax
-# Round 1 (2026-12-03) compared uint8/int8, per tensor/per channel and FFN outputs in fp32 (BENCHMARKS.md); the last
-# of them is INT8 today. Round 2 leaves more in fp32 on top of it (the attention scores, query x key and weights x
-# value, are MatMuls of two activations, which quantize_dynamic leaves in fp32 anyway).
+EMBEDDINGS = r"EmbedLayerNormalization"  # the fused embeddings (their tables would be quantised too)
+FUSED_ATTENTION = r"^Attention_\d+$"  # a fused graph's attention node of each layer: query, key, value in one
+ROUND_2 = f"{FFN_OUTPUT}|{ATTENTION_OUTPUT}"
+# Round 1 (2026-12-03) compared uint8/int8, per tensor/per channel and FFN outputs in fp32; round 2 left more in fp32
+# on top of that (BENCHMARKS.md). Round 3 (2026-12-05) keeps round 2's settings and varies the exported graph: the
+# sdpa kernel's trace as before, the eager kernel's, and the eager graph fused by ONNX Runtime's transformer
+# optimizer (one Attention node per layer), with the fused embeddings and attention quantised or not.
 VARIANTS = {
-    "int8 per channel, FFN outputs fp32": Int8Settings("QInt8", True, FFN_OUTPUT),
-    "... and attention outputs fp32": Int8Settings("QInt8", True, f"{FFN_OUTPUT}|{ATTENTION_OUTPUT}"),
-    "... and query/key fp32": Int8Settings("QInt8", True, f"{FFN_OUTPUT}|{QUERY_KEY}"),
-    "... and attention outputs and query/key fp32": Int8Settings("QInt8", True,
-                                                                 f"{FFN_OUTPUT}|{ATTENTION_OUTPUT}|{QUERY_KEY}"),
+    "A sdpa export, unfused (before)": ("sdpa", False, Int8Settings("QInt8", True, ROUND_2)),
+    "B eager export, unfused": ("eager", False, Int8Settings("QInt8", True, ROUND_2)),
+    "C eager, fused, embeddings fp32": ("eager", True, Int8Settings("QInt8", True, f"{ROUND_2}|{EMBEDDINGS}")),
+    "D eager, fused, embeddings and attention fp32": ("eager", True, Int8Settings(
+        "QInt8", True, f"{ROUND_2}|{EMBEDDINGS}|{FUSED_ATTENTION}")),
+    "E eager, fused, embeddings int8": ("eager", True, Int8Settings("QInt8", True, ROUND_2)),
+    # round 4 (2026-12-05): less left in fp32 on the fused graph
+    "F eager, fused, FFN outputs fp32 (round 1's)": ("eager", True, Int8Settings("QInt8", True, FFN_OUTPUT)),
+    "G eager, fused, every weight int8": ("eager", True, Int8Settings("QInt8", True, "")),
 }
 
 
@@ -72,9 +79,11 @@ def main() -> int:
             return 1
         variants_dir = args.work / "int8-settings" / source
         variants_dir.mkdir(parents=True, exist_ok=True)
-        fp32 = variants_dir / "model.onnx"
-        if not fp32.is_file():
-            _export(model_dir, fp32)
+        graphs = {}
+        for attention, fuse, _ in VARIANTS.values():
+            graphs[attention, fuse] = variants_dir / f"model-{attention}{'-fused' if fuse else ''}.onnx"
+            if not graphs[attention, fuse].is_file():
+                _export(model_dir, graphs[attention, fuse], attention, fuse)
         tokenizer, model = load_tokenizer(str(model_dir)), load_classifier_dir(str(model_dir)).float().eval()
         for target in (domain for domain in DOMAINS if domain != source):
             if set(figures["pairs"].get(f"{source}->{target}", {})) == set(VARIANTS):
@@ -82,23 +91,30 @@ def main() -> int:
             config = pair_config(args.data, source, target, "full", 0, args.work / f"{source}-{target}")
             texts = load_roles(config.data, config.split).target_unlabeled["text"].tolist()[:args.texts]
             reference = predict(model, tokenizer, texts, config.model.max_length, 64, "fp32").labels
-            row = {}
-            for name, settings in VARIANTS.items():
-                session = OnnxClassifier(quantised(fp32, settings, variants_dir / f"variant-{digest(settings)}.onnx"), model.config)
+            row = dict(figures["pairs"].get(f"{source}->{target}", {}))
+            for name, (attention, fuse, settings) in VARIANTS.items():
+                if name in row:  # measured by an earlier run of this script
+                    continue
+                fp32 = graphs[attention, fuse]
+                variant = variants_dir / f"variant-{fp32.stem}-{digest(settings)}.onnx"
+                session = OnnxClassifier(quantised(fp32, settings, variant), model.config)
                 started = time.perf_counter()
                 labels = predict(session, tokenizer, texts, config.model.max_length, 64, "fp32").labels
                 row[name] = {"agreement": round(float(np.mean(np.array(labels) == np.array(reference))), 4),
                              "seconds": round(time.perf_counter() - started, 2)}
             figures["pairs"][f"{source}->{target}"] = row
             print(f"{source} -> {target}: " + ", ".join(f"{n} {r['agreement']:.4f}" for n, r in row.items()), flush=True)
-            figures["mean_agreement"] = {name: round(float(np.mean([r[name]["agreement"] for r in
-                                                                    figures["pairs"].values()])), 4)
-                                         for name in VARIANTS}
+            measured = {name: [r[name] for r in figures["pairs"].values() if name in r] for name in VARIANTS}
+            figures["mean_agreement"] = {name: round(float(np.mean([r["agreement"] for r in rows])), 4)
+                                         for name, rows in measured.items() if rows}
+            figures["seconds"] = {name: round(sum(r["seconds"] for r in rows), 1)
+                                  for name, rows in measured.items() if rows}
             if args.json:
                 temporary = args.json.with_suffix(".tmp")
                 temporary.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
                 temporary.replace(args.json)
     print("mean agreement: " + json.dumps(figures["mean_agreement"]))
+    print("seconds: " + json.dumps(figures["seconds"]))
     return 0
 
 

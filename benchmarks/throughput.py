@@ -94,8 +94,11 @@ TRAIN_VARIANTS = {
     "engine+freeze3": TrainVariant(True, "auto", True, 3, attention="auto", batching="tokens", attention_dropout=0.0),
 }
 # name -> precision; all but naive go through the engine's sorted, dynamically padded `inference_mode` batches;
-# onnx-int8 is the engine's model exported to ONNX and quantised to int8 (tasks.onnx_inference), in ONNX Runtime
-INFER_VARIANTS = {"naive": "fp32", "dynamic_padding": "fp32", "engine": "auto", "onnx-int8": "fp32"}
+# onnx-int8 is the engine's model exported to ONNX and quantised to int8 (tasks.onnx_inference), in ONNX Runtime;
+# onnx-int8-unfused is the export until 2026-12-05 (the sdpa kernel's trace, no fusions), quantised alike
+INFER_VARIANTS = {"naive": "fp32", "dynamic_padding": "fp32", "engine": "auto", "onnx-int8": "fp32",
+                  "onnx-int8-unfused": "fp32"}
+ONNX_VARIANTS = ("onnx-int8", "onnx-int8-unfused")  # measured on every CPU run
 
 
 def load_texts(data_dir: Path, seed: int) -> tuple[Any, tuple[str, ...]]:
@@ -226,12 +229,17 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     else:
         precision = INFER_VARIANTS[name]
         test = roles.target_test["text"].tolist()[: args.infer_texts]
-        if name == "onnx-int8":  # exported and quantised before the clock starts, as the cache has it after a run
-            from tasks.onnx_inference import load_for_inference
+        if name in ONNX_VARIANTS:  # exported and quantised before the clock starts, as the cache has it after a run
+            from tasks.onnx_inference import OnnxClassifier, _export, load_for_inference, quantise
 
             saved = Path(tempfile.mkdtemp(prefix="throughput-int8-"))
             model.save_pretrained(saved)
-            model = load_for_inference(saved, None, "onnx-int8", saved / "onnx", torch.device("cpu"))
+            if name == "onnx-int8":
+                model = load_for_inference(saved, None, "onnx-int8", saved / "onnx", torch.device("cpu"))
+            else:
+                _export(saved, saved / "unfused.onnx", attention="sdpa", fuse=False)
+                quantise(saved / "unfused.onnx", saved / "unfused.int8.onnx")
+                model = OnnxClassifier(saved / "unfused.int8.onnx", model.config)
         else:
             model = model.to(device)
 
@@ -419,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         name: [] for name in TRAIN_VARIANTS
         if name in chosen and (device.type == "cuda" or not TRAIN_VARIANTS[name].cudnn_attention)}
     infer_runs: dict[str, list[dict[str, Any]]] = {name: [] for name in INFER_VARIANTS if name in chosen
-                                                   or (name == "onnx-int8" and device.type == "cpu")}
+                                                   or (name in ONNX_VARIANTS and device.type == "cpu")}
     for round_ in range(1, args.repeats + 1):  # interleaved: machine drift hits every variant alike
         for name, runs in train_runs.items():
             runs.append(run_variant(args, f"train:{name}"))
@@ -436,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
         "infer_ratio": round(infer["engine"]["ex_per_s"] / infer["naive"]["ex_per_s"], 3),
         "infer_ratio_int8": (round(infer["onnx-int8"]["ex_per_s"] / infer["naive"]["ex_per_s"], 3)
                              if "onnx-int8" in infer else None),
+        "infer_ratio_int8_unfused": (round(infer["onnx-int8-unfused"]["ex_per_s"] / infer["naive"]["ex_per_s"], 3)
+                                     if "onnx-int8-unfused" in infer else None),
         "train_ex_per_s": {name: round(r["ex_per_s"], 2) for name, r in train.items()},
         "infer_ex_per_s": {name: round(r["ex_per_s"], 2) for name, r in infer.items()},
         "peak_rss_mb": round(max(r["peak_rss_mb"] for r in [*train.values(), *infer.values()]), 1),
@@ -457,9 +467,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {t['ex_per_s']:.2f} | {t['ex_per_s'] / train['naive']['ex_per_s']:.2f} | "
               + (f"{i['ex_per_s']:.2f} | {i['ex_per_s'] / infer['naive']['ex_per_s']:.2f}" if i else "– | –")
               + f" | {max(t['peak_rss_mb'], i['peak_rss_mb'] if i else 0):.0f} |")
-    if "onnx-int8" in infer:
-        print(f"| onnx-int8 (inference) | – | – | {infer['onnx-int8']['ex_per_s']:.2f} | "
-              f"{figures['infer_ratio_int8']:.2f} | {infer['onnx-int8']['peak_rss_mb']:.0f} |")
+    for name in (name for name in ONNX_VARIANTS if name in infer):
+        print(f"| {name} (inference) | – | – | {infer[name]['ex_per_s']:.2f} | "
+              f"{infer[name]['ex_per_s'] / infer['naive']['ex_per_s']:.2f} | {infer[name]['peak_rss_mb']:.0f} |")
     target = (f"target {figures['train_target']:.1f}x on a CPU {'with' if cpu_bf16_native else 'without'} native "
               "bf16" if device.type == "cpu" else f"on {where}, engine in {engine_precision}")
     int8 = f", infer_ratio_int8 {figures['infer_ratio_int8']:.2f}x" if "onnx-int8" in infer else ""

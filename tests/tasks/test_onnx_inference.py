@@ -41,8 +41,7 @@ def test_int8_is_a_quarter_of_the_size_and_close_to_the_torch_model(classifier_d
 
 
 @pytest.mark.parametrize(("head", "encoder"), [("classifier_dir", "bert"), ("mean_classifier_dir", "encoder")])
-def test_int8_leaves_exactly_the_attention_and_feed_forward_outputs_of_each_layer_in_fp32(head, encoder, request,
-                                                                                        tmp_path):
+def test_int8_leaves_exactly_the_feed_forward_output_of_each_layer_in_fp32(head, encoder, request, tmp_path):
     import onnx
 
     classifier_dir = request.getfixturevalue(head)
@@ -51,9 +50,9 @@ def test_int8_leaves_exactly_the_attention_and_feed_forward_outputs_of_each_laye
     weights = {initializer.name for initializer in graph.initializer}
     fp32 = sorted(node.name for node in graph.node if node.op_type in ("MatMul", "Gemm") and weights & set(node.input))
     layers = load_classifier_dir(str(classifier_dir)).base_model.config.num_hidden_layers
-    assert fp32 == sorted(f"/model/{encoder}/encoder/layer.{i}/{block}output/dense/MatMul" for i in range(layers)
-                          for block in ("", "attention/"))
-    assert [node for node in graph.node if node.op_type == "MatMulInteger"]  # the rest is int8
+    assert fp32 == sorted(f"/model/{encoder}/encoder/layer.{i}/output/dense/MatMul" for i in range(layers))
+    kinds = [node.op_type for node in graph.node]
+    assert kinds.count("QAttention") == layers and "MatMulInteger" in kinds  # the rest is int8
 
 
 def test_each_model_is_exported_once_and_a_retrained_one_again(classifier_dir, tmp_path):
@@ -99,3 +98,15 @@ def test_the_export_keeps_the_label_mapping(classifier_dir, tmp_path):
     model = load_for_inference(classifier_dir, None, "onnx", tmp_path, CPU)
     assert model.config.id2label == {0: "negative", 1: "positive"}
     assert json.loads((classifier_dir / "config.json").read_text())["id2label"] == {"0": "negative", "1": "positive"}
+
+
+@pytest.mark.parametrize("head", ["classifier_dir", "mean_classifier_dir"])
+def test_a_bert_encoders_export_has_one_fused_attention_node_per_layer_and_no_masking_guards(head, request, tmp_path):
+    import onnx
+
+    classifier_dir = request.getfixturevalue(head)
+    graph = onnx.load(str(load_for_inference(classifier_dir, None, "onnx", tmp_path, CPU).path)).graph
+    kinds = [node.op_type for node in graph.node]
+    layers = load_classifier_dir(str(classifier_dir)).base_model.config.num_hidden_layers
+    assert kinds.count("Attention") == layers and kinds.count("Softmax") == 0  # the scores are inside the fused node
+    assert "IsNaN" not in kinds  # the sdpa kernel's guard against fully masked rows, traced into every layer
