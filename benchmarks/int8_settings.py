@@ -4,8 +4,9 @@ with the fp32 torch model on unlabelled target texts of the six ordered pairs.
     python benchmarks/int8_settings.py --data ../shared/data/amazon-msd --json int8-settings.json [--texts 1000]
 
 Uses the source-only models that `int8_accuracy.py` trains (`--work`, default `benchmarks/.int8-work`; run that
-first). `tasks.onnx_inference.INT8` and the export are chosen from the variants here by a rule stated before the rows
-are read (BENCHMARKS.md); `int8_accuracy.py` then reports the accuracy drop on the test sets once. The JSON is rewritten after every pair.
+first). `tasks.onnx_inference.INT8` and the export are chosen from the variants here by a rule stated before
+the rows are read (BENCHMARKS.md); `int8_accuracy.py` then reports the accuracy drop on the test sets once. The
+JSON is rewritten after every pair.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def main() -> int:
                     continue
                 fp32 = graphs[attention, fuse]
                 variant = variants_dir / f"variant-{fp32.stem}-{digest(settings)}.onnx"
-                session = OnnxClassifier(quantised(fp32, settings, variant), model.config)
+                graph = quantised(fp32, settings, variant)
+                session = OnnxClassifier(graph, model.config)
                 started = time.perf_counter()
                 labels = predict(session, tokenizer, texts, config.model.max_length, 64, "fp32").labels
                 row[name] = {"agreement": round(float(np.mean(np.array(labels) == np.array(reference))), 4),

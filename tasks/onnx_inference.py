@@ -5,9 +5,9 @@
 `onnxruntime.quantization`); `auto` is `torch` on a GPU or a CPU with native bf16 and `onnx-int8` on a CPU without
 (BENCHMARKS.md: on such a CPU int8 ran MiniLM at 4.3x the naive loop; with native bf16 on AMX, torch's bf16 is twice
 as fast as int8). The export traces eager attention and, for BERT-like encoders, is fused by ONNX Runtime's
-transformer optimizer, which made int8 1.4x faster. Exports are cached under `inference.cache_dir` by a hash of the weights and config, so each model
-is exported once. An `OnnxClassifier` answers as the torch model does (`config`, `(**inputs).logits`), so
-`tasks.inference` sorts, pads and batches for both alike.
+transformer optimizer, which made int8 1.4x faster. Exports are cached under `inference.cache_dir` by a hash of
+the weights and config, so each model is exported once. An `OnnxClassifier` answers as the torch model does
+(`config`, `(**inputs).logits`), so `tasks.inference` sorts, pads and batches for both alike.
 """
 
 from __future__ import annotations
