@@ -177,20 +177,41 @@ def load_registered(uri: str, tracking_uri: str | None = None) -> Any:
 
 
 def _gate(tracker: RunTracker, evidence: Evidence) -> tuple[bool, str]:
-    """The gate's verdict, with the champion (if any) scored on the challenger's own test texts."""
+    """The gate's verdict, with the champion (if any) scored on the challenger's own test texts: from its own
+    evaluation's recorded predictions where it scored exactly these texts, else labelled by the champion now."""
     client, settings = tracker.client, tracker.config.tracking
     policy = PromotionPolicy(settings.promotion_margin, settings.max_source_drop, settings.promotion_alpha)
     champion = _champion(client, settings.registered_model)
     if champion is None:
         return decide_promotion(None, None, evidence.labels, policy)
+    recorded = _recorded_predictions(client, champion.run_id)
+    pairs = evidence.recorded(recorded) if recorded is not None else None
+    how = " (its evaluation's recorded predictions on these texts)" if pairs is not None else ""
+    if pairs is None:  # other texts than the champion's evaluation scored: the champion labels them now
+        try:
+            model = load_registered(f"models:/{settings.registered_model}/{champion.version}", tracker.uri)
+            pairs = evidence.paired(model)
+        except Exception as error:  # a champion whose files are gone, or that no longer loads: nothing moves
+            return decide_promotion(None, None, evidence.labels, policy,
+                                    unscored=f"version {champion.version}: {str(error).splitlines()[0][:300]}")
+    promote, reason = decide_promotion(*pairs, evidence.labels, policy)
+    return promote, f"against champion version {champion.version}{how}: {reason}"
+
+
+def _recorded_predictions(client: Any, run_id: str | None) -> Any:
+    """The predictions the evaluate stage of run `run_id` wrote (its `reports/predictions.csv`, which
+    `RunTracker.log_evaluation` logs) as a frame of strings, or None where the run has none or it cannot be read."""
+    import pandas as pd
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return None
     try:
-        model = load_registered(f"models:/{settings.registered_model}/{champion.version}", tracker.uri)
-        target, source = evidence.paired(model)
-    except Exception as error:  # a champion whose files are gone, or that no longer loads: nothing moves
-        return decide_promotion(None, None, evidence.labels, policy,
-                                unscored=f"version {champion.version}: {str(error).splitlines()[0][:300]}")
-    promote, reason = decide_promotion(target, source, evidence.labels, policy)
-    return promote, f"against champion version {champion.version}: {reason}"
+        with tempfile.TemporaryDirectory(prefix="adaptflow-champion-") as scratch:
+            path = client.download_artifacts(run_id, "reports/predictions.csv", scratch)
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (MlflowException, OSError, ValueError):
+        return None
 
 
 def _revalidate(tracker: RunTracker, model_md5: str, flow_run_id: str | None) -> Registration | None:

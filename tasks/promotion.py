@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tasks.atomic import restore_known, safe_csv_frame
+
 
 @dataclass(frozen=True)
 class PromotionPolicy:
@@ -137,3 +139,26 @@ class Evidence:
                               frame["predicted"].astype(str).tolist(), theirs)
 
         return pair(self.target), pair(self.source) if len(self.source) else None
+
+    def recorded(self, predictions: pd.DataFrame) -> tuple[PairedTest, PairedTest | None] | None:
+        """Both test sets with the champion's predictions as its own evaluation recorded them (its
+        `predictions.csv`: columns split, text, predicted, as `tasks.atomic.write_csv` wrote them, read as strings),
+        when it scored exactly these texts in this order; None when it did not: other texts, another order, a split
+        missing, a file without those columns. The same model on the same texts says the same: the gate then has
+        no reason to load it and label them again."""
+        if not {"split", "text", "predicted"} <= set(predictions.columns):
+            return None
+
+        def pair(frame: pd.DataFrame, split: str) -> PairedTest | None:
+            rows = predictions[predictions["split"] == split]
+            if rows["text"].tolist() != safe_csv_frame(frame[["text"]])["text"].tolist():
+                return None
+            return PairedTest(frame["text"].tolist(), frame["label"].astype(str).tolist(),
+                              frame["predicted"].astype(str).tolist(),
+                              restore_known(rows["predicted"].tolist(), set(self.labels)))
+
+        target = pair(self.target, "target_test")
+        source = pair(self.source, "source_test") if len(self.source) else None
+        if target is None or (len(self.source) and source is None):
+            return None
+        return target, source

@@ -260,6 +260,54 @@ def test_the_gate_judges_the_champion_on_the_challengers_test_set_and_promotes_o
     assert len(client.search_model_versions(f"name = '{NAME}'")) == 4 and alias("champion") == 2
 
 
+def test_the_gate_scores_the_champion_from_its_recorded_predictions_when_they_are_of_the_same_texts(
+        tiny_config, mlflow_store, classifier_dir, tmp_path):
+    from mlflow import MlflowClient
+
+    from flows.registry import Evidence, register_version
+    from flows.tracking import RunTracker
+    from tasks.atomic import write_csv
+
+    tiny_config.tracking.uri = mlflow_store
+    client = MlflowClient(mlflow_store, registry_uri=mlflow_store)
+    texts = [f"=sum(A{i}) a kettle review number {i}" if i % 7 == 0 else f"a kettle review number {i}"
+             for i in range(120)]  # texts a spreadsheet would read as formulas are stored quoted: matched all the same
+    truth = ["positive" if i % 2 else "negative" for i in range(120)]
+
+    def registered(proof: Evidence, orchestrator_run: str, recorded: pd.DataFrame | None = None):
+        tracker = RunTracker.open(tiny_config, {}, {"prefect.flow_run_id": orchestrator_run})
+        if recorded is not None:  # what the flow's evaluate stage writes and log_evaluation logs
+            reports = tmp_path / orchestrator_run / "reports"
+            write_csv(reports / "predictions.csv", recorded)
+            client.log_artifact(tracker.run_id, str(reports / "predictions.csv"), "reports")
+        registration = register_version(tracker, classifier_dir, Scores(0.9), proof, orchestrator_run,
+                                        backend="torch")
+        tracker.close("FINISHED")
+        return registration
+
+    def evidence(frame_texts: list[str], predicted: list[str]) -> Evidence:
+        return Evidence(LABELS, pd.DataFrame({"text": frame_texts, "label": truth, "predicted": predicted}),
+                        pd.DataFrame({"text": [], "label": [], "predicted": []}))
+
+    # the champion's own evaluation labelled every test text right (the tiny random model could not)
+    recorded = pd.DataFrame({"text": texts, "label": truth, "predicted": truth, "split": "target_test"})
+    assert registered(evidence(texts, truth), "run-1", recorded).promoted
+    champion_files = local_directory(client.get_model_version(NAME, "1").source)
+    shutil.rmtree(champion_files)  # a champion that can no longer be loaded: only its record can score it
+
+    challenger = _flipped(truth, range(10))
+    same_texts = registered(evidence(texts, challenger), "run-2")
+    assert same_texts.reason.startswith("against champion version 1 (its evaluation's recorded predictions on "
+                                        "these texts): target test set (md5 ")
+    assert "champion's 1.0000, difference -0.0833" in same_texts.reason and "does not beat it" in same_texts.reason
+    assert not same_texts.promoted
+
+    # the same texts in another order are not what the champion's evaluation scored: it must label them now
+    reordered = registered(evidence(texts[::-1], challenger), "run-3")
+    assert reordered.reason.startswith("the champion could not be scored on this test set (version 1: ")
+    assert not reordered.promoted and "recorded" not in reordered.reason
+
+
 # --- runs and the registry through the flow --------------------------------------------------------------------------
 
 @pytest.mark.reliability
@@ -332,7 +380,11 @@ def test_flow_runs_are_runs_and_versions_a_cached_rerun_adds_none_and_the_gate_m
     assert versions[0].tags["revalidated.by"] == str(states[1].state_details.flow_run_id)
     assert versions[1].tags["promotion.promoted"] == "false" and "by the margin 2.0000" in versions[1].tags[
         "promotion.reason"]
-    assert versions[1].tags["promotion.reason"].startswith("against champion version 1: target test set (md5 ")
+    # the same test texts as the champion's evaluation: the gate reads its recorded predictions (their macro-F1 is
+    # the one version 1 was registered with) instead of loading it to label them again
+    assert versions[1].tags["promotion.reason"].startswith(
+        "against champion version 1 (its evaluation's recorded predictions on these texts): target test set (md5 ")
+    assert f"champion's {float(versions[0].tags['target_macro_f1']):.4f}," in versions[1].tags["promotion.reason"]
     assert versions[1].tags["promotion.reason"] == summaries[2]["registered"]["reason"]
 
     # from a model version alone: the data hashes, the git commit and the Prefect flow run it came from
@@ -348,6 +400,7 @@ def test_flow_runs_are_runs_and_versions_a_cached_rerun_adds_none_and_the_gate_m
 
     # the registered model serves labels and scores, from Python and from `adaptflow predict`
     mlflow.set_tracking_uri(mlflow_store)
+    mlflow.set_registry_uri(mlflow_store)  # not an earlier test's registry (models:/ resolves there)
     served = mlflow.pyfunc.load_model(f"models:/{NAME}@champion").predict(pd.DataFrame({"text": ["a fine pan"]}))
     assert list(served.columns) == ["label", "score"] and served["label"][0] in ("negative", "positive")
     texts = tiny_config.output.dir / "texts.csv"

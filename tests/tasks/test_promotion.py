@@ -76,3 +76,34 @@ def test_a_challenger_that_forgets_the_source_domain_is_not_promoted():
 def test_a_champion_that_cannot_be_scored_keeps_its_alias():
     promote, reason = decide_promotion(None, None, LABELS, POLICY, unscored="version 3: artifacts missing")
     assert not promote and "could not be scored on this test set (version 3: artifacts missing)" in reason
+
+
+def test_the_champions_recorded_predictions_pair_only_with_exactly_the_texts_it_scored(tmp_path):
+    import pandas as pd
+
+    from tasks.atomic import write_csv
+    from tasks.promotion import Evidence
+
+    labels = ("-1", "1")  # a label a spreadsheet would read as a formula: stored quoted, read back as itself
+    target = pd.DataFrame({"text": ["=good pan", "bad kettle", "fine pot"], "label": ["1", "-1", "1"],
+                           "predicted": ["1", "1", "1"]})
+    source = pd.DataFrame({"text": ["a book"], "label": ["-1"], "predicted": ["-1"]})
+    champion = pd.DataFrame({"text": [*target["text"], *source["text"]], "predicted": ["1", "-1", "-1", "1"],
+                             "split": ["target_test"] * 3 + ["source_test"]})
+    write_csv(tmp_path / "predictions.csv", champion)  # as the champion's evaluate stage wrote it
+    recorded = pd.read_csv(tmp_path / "predictions.csv", dtype=str, keep_default_na=False)
+    assert recorded["text"][0] == "'=good pan" and recorded["predicted"][1] == "'-1"
+
+    pairs = Evidence(labels, target, source).recorded(recorded)
+    assert pairs is not None
+    assert (pairs[0].texts, pairs[0].challenger, pairs[0].champion) == (
+        ["=good pan", "bad kettle", "fine pot"], ["1", "1", "1"], ["1", "-1", "-1"])
+    assert (pairs[1].texts, pairs[1].champion) == (["a book"], ["1"])
+    no_source = Evidence(labels, target, source.iloc[:0]).recorded(recorded)
+    assert no_source is not None and no_source[1] is None
+
+    assert Evidence(labels, target.iloc[::-1], source).recorded(recorded) is None  # another order
+    assert Evidence(labels, target.iloc[:2], source).recorded(recorded) is None  # other texts
+    assert Evidence(labels, target, source.assign(text=["a film"])).recorded(recorded) is None  # its source differs
+    assert Evidence(labels, target, source).recorded(recorded[recorded["split"] == "target_test"]) is None
+    assert Evidence(labels, target, source).recorded(recorded.drop(columns="split")) is None
