@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/pipeline.py [--params params.yaml] [--repeats 2] [--json PATH] [--skip-dvc]
 
-On the embedded default data (params.yaml), in a scratch directory:
+On the embedded default data (params.yaml), in a scratch directory, every flow run as `adaptflow run` runs it (in
+`flows.console.local_run`: on this process's ephemeral Prefect API, no flow-run heartbeats):
   0. one tracked flow run, timed but not compared (`first_run_s`): it starts the ephemeral Prefect API, imports
      what the flow imports, creates the MLflow store (its schema migrations, once per store) and registers the
      model's first version. A scheduled run finds the Prefect API up and the store there; the figures below are
@@ -164,7 +165,14 @@ def main() -> int:
     from prefect import flow
 
     from flows.adaptation import adaptation_flow
+    from flows.console import local_run
     from tasks.config import load_config
+
+    def run_flow(config):
+        """The flow as `adaptflow run` runs it (flows.cli.cmd_run): in `flows.console.local_run`'s settings (on
+        this ephemeral API, no flow-run heartbeats)."""
+        with local_run():
+            return adaptation_flow(config)
 
     base = load_config(args.params)
 
@@ -181,13 +189,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="adaptflow-bench-") as scratch:
         root = Path(scratch)
         store = root / "mlruns.db"
-        figures["first_run_s"], _ = timed(adaptation_flow, flow_config(base, root / "first", True, store))
+        figures["first_run_s"], _ = timed(run_flow, flow_config(base, root / "first", True, store))
         clock.lap()
         for index in range(args.repeats):
-            off, _ = timed(adaptation_flow, flow_config(base, root / f"off-{index}", False, store))
+            off, _ = timed(run_flow, flow_config(base, root / f"off-{index}", False, store))
             off_train = clock.lap()
             on_config = flow_config(base, root / f"on-{index}", True, store)
-            on, summary = timed(adaptation_flow, on_config)
+            on, summary = timed(run_flow, on_config)
             on_train = clock.lap()
             bare = in_worker_thread(bare_engine, on_config, root / f"on-{index}")
             bare_train = clock.lap()
@@ -200,7 +208,7 @@ def main() -> int:
             print(f"round {index + 1}: flow {on:.1f} s (training {on_train:.1f} s, tracking "
                   f"{summary['tracking_seconds']:.1f} s), tracking off {off:.1f} s (training {off_train:.1f} s), "
                   f"bare {bare:.1f} s (training {bare_train:.1f} s): overhead {overhead:.1f} s", flush=True)
-        rerun, again = timed(adaptation_flow, on_config)
+        rerun, again = timed(run_flow, on_config)
         worst = max(range(args.repeats), key=lambda index: runs["overhead_pct"][index])
         outside = [(on - train) - (off - off_train) for on, train, off, off_train in zip(
             runs["flow_s"], runs["flow_train_s"], runs["flow_tracking_off_s"], runs["flow_tracking_off_train_s"])]

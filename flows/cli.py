@@ -103,10 +103,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from flows.adaptation import adaptation_flow
+    from flows.console import local_run
     from tasks.report import summary_lines
 
     config = load_cli_config(args)
-    summary = adaptation_flow(config)
+    with local_run():
+        summary = adaptation_flow(config)
     if args.json:
         print(json.dumps(summary, default=str))
     else:

