@@ -18,8 +18,11 @@ CACHE_DIR: str | None = None  # None: Jinja's per-user directory under the temp 
 
 
 @lru_cache(maxsize=1)
-def bytecode_cache() -> FileSystemBytecodeCache:
-    return FileSystemBytecodeCache(CACHE_DIR)
+def bytecode_cache() -> FileSystemBytecodeCache | None:
+    try:
+        return FileSystemBytecodeCache(CACHE_DIR)
+    except (OSError, RuntimeError):  # no private directory to be had: compile every time, as GX itself does
+        return None
 
 
 class CachedPageView(DefaultJinjaPageView):

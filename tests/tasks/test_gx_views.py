@@ -30,3 +30,17 @@ def test_a_second_validation_renders_its_data_docs_without_compiling_a_template_
         assert validate("second") == compiled  # every template read back, none compiled and written again
     finally:
         gx_views.bytecode_cache.cache_clear()
+
+
+def test_without_a_usable_cache_directory_the_data_docs_are_rendered_all_the_same(tmp_path, monkeypatch):
+    from tasks import gx_views
+
+    monkeypatch.setattr(gx_views, "CACHE_DIR", str(tmp_path / "missing" / "jinja"))  # Jinja does not create it
+    gx_views.bytecode_cache.cache_clear()
+    try:
+        summary = validate_frames({"source_train": GOOD}, ValidationConfig(), ("negative", "positive"), {},
+                                  docs_dir=tmp_path / "docs")
+        assert summary["status"] == "passed" and (tmp_path / "docs" / "index.html").is_file()
+        assert not (tmp_path / "missing").exists()
+    finally:
+        gx_views.bytecode_cache.cache_clear()
