@@ -33,6 +33,7 @@ def add_sweep_parser(commands: argparse._SubParsersAction, params: Path) -> argp
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from flows.cli import DEFAULT_PARAMS
+    from flows.console import local_run
     from flows.sweeping import dask_runner, sweep_flow
     from tasks.config import load_config
     from tasks.errors import ConfigError
@@ -45,8 +46,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise ConfigError(f"--seeds {args.seeds!r}: expected integers, e.g. --seeds 0,1,2") from None
     threads = args.threads or max(1, (os.cpu_count() or 1) // max(1, args.workers))
     runner = dask_runner(args.address, args.workers)
-    summary = sweep_flow.with_options(task_runner=runner)(load_config(params), parse_axes(args.axes), seeds,
-                                                         threads, args.select_on)
+    with local_run():
+        summary = sweep_flow.with_options(task_runner=runner)(load_config(params), parse_axes(args.axes), seeds,
+                                                             threads, args.select_on)
     if args.json:
         print(json.dumps(summary, default=str))
     else:

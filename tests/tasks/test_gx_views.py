@@ -32,15 +32,22 @@ def test_a_second_validation_renders_its_data_docs_without_compiling_a_template_
         gx_views.bytecode_cache.cache_clear()
 
 
+
 def test_without_a_usable_cache_directory_the_data_docs_are_rendered_all_the_same(tmp_path, monkeypatch):
+    import os
+    import tempfile
+
     from tasks import gx_views
 
-    monkeypatch.setattr(gx_views, "CACHE_DIR", str(tmp_path / "missing" / "jinja"))  # Jinja does not create it
+    squatter = tmp_path / f"_jinja2-cache-{os.getuid()}"  # Jinja's per-user directory name, taken by a file
+    squatter.write_text("not a directory")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(gx_views, "CACHE_DIR", None)  # Jinja's default: refuses that entry as unsafe
     gx_views.bytecode_cache.cache_clear()
     try:
         summary = validate_frames({"source_train": GOOD}, ValidationConfig(), ("negative", "positive"), {},
                                   docs_dir=tmp_path / "docs")
         assert summary["status"] == "passed" and (tmp_path / "docs" / "index.html").is_file()
-        assert not (tmp_path / "missing").exists()
+        assert squatter.read_text() == "not a directory"
     finally:
         gx_views.bytecode_cache.cache_clear()
