@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.adaptation import pair_config
+from benchmarks.embedding_backends import main as embedding_backends_main
 from benchmarks.sweep import ratios
 from benchmarks.throughput import main as throughput_main
 from benchmarks.throughput import median_run, paired_ratios
@@ -41,6 +42,13 @@ def test_a_negative_warm_up_is_refused_before_anything_runs(tmp_path, capsys):
         throughput_main(["--data", str(tmp_path), "--warmup", "-1"])
     assert stopped.value.code == 2 and "--warmup: '-1' is not a whole number >= 0" in capsys.readouterr().err
 
+
+
+def test_the_embedding_backends_benchmark_refuses_zero_rounds_before_anything_runs(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        embedding_backends_main(["--repeats", "0", "--json", str(tmp_path / "out.json")])
+    assert stopped.value.code == 2 and "--repeats 0: needs at least 1 round" in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()
 
 LONE = {"learning_rate-3e-5_seed-0": 20.0, "learning_rate-3e-5_seed-1": 20.0, "learning_rate-5e-5_seed-0": 30.0,
         "learning_rate-5e-5_seed-1": 30.0}
