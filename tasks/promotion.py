@@ -134,9 +134,8 @@ class Evidence:
     def paired(self, champion: Any) -> tuple[PairedTest, PairedTest | None]:
         """Both test sets with the champion's predictions on the same texts beside the challenger's."""
         def pair(frame: pd.DataFrame) -> PairedTest:
-            theirs = champion.predict(pd.DataFrame({"text": frame["text"].tolist()}))["label"].astype(str).tolist()
-            return PairedTest(frame["text"].tolist(), frame["label"].astype(str).tolist(),
-                              frame["predicted"].astype(str).tolist(), theirs)
+            return _beside(frame, champion.predict(pd.DataFrame({"text": frame["text"].tolist()}))["label"]
+                           .astype(str).tolist())
 
         return pair(self.target), pair(self.source) if len(self.source) else None
 
@@ -153,12 +152,16 @@ class Evidence:
             rows = predictions[predictions["split"] == split]
             if rows["text"].tolist() != safe_csv_frame(frame[["text"]])["text"].tolist():
                 return None
-            return PairedTest(frame["text"].tolist(), frame["label"].astype(str).tolist(),
-                              frame["predicted"].astype(str).tolist(),
-                              restore_known(rows["predicted"].tolist(), set(self.labels)))
+            return _beside(frame, restore_known(rows["predicted"].tolist(), set(self.labels)))
 
         target = pair(self.target, "target_test")
         source = pair(self.source, "source_test") if len(self.source) else None
         if target is None or (len(self.source) and source is None):
             return None
         return target, source
+
+
+def _beside(frame: pd.DataFrame, champion_labels: list[str]) -> PairedTest:
+    """One test set (columns text, label, predicted: the challenger's) with the champion's labels beside it."""
+    return PairedTest(frame["text"].tolist(), frame["label"].astype(str).tolist(),
+                      frame["predicted"].astype(str).tolist(), champion_labels)
