@@ -62,13 +62,14 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], ba
     import pandas as pd
     from mlflow.models import infer_signature
 
-    from tasks.onnx_inference import exported
+    from tasks.onnx_inference import INT8_BATCH, exported
 
     config = tracker.config
     example = pd.DataFrame({"text": example_texts[:3] or ["an example text"]})
     signature = infer_signature(example, pd.DataFrame({"label": ["label"], "score": [0.5]}))
     settings = {"max_length": config.model.max_length, "batch_size": config.evaluation.batch_size,
-                "backend": config.inference.backend, "precision": config.train.precision}
+                "backend": config.inference.backend, "precision": config.train.precision,
+                "int8_batch_size": INT8_BATCH}  # texts per ONNX Runtime call, as the evaluation's int8 labelling
     artifacts = {"model_dir": str(model_dir)}
     if backend != "torch":
         artifacts["onnx_int8"] = str(exported(model_dir, config.inference.cache_dir, True))

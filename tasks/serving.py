@@ -50,6 +50,8 @@ class TextClassifier(PythonModel):
         self.bf16 = False
         if onnx and settings.get("backend", "auto") != "torch" and not gpu:
             self.classify = OnnxLabeller(onnx, context.artifacts["model_dir"], self.max_length)
+            # texts per ONNX Runtime call, as the evaluation labelled them (tasks.onnx_inference.INT8_BATCH)
+            self.batch_size = int(settings.get("int8_batch_size", self.batch_size))
             return
         shape_free_attention("cuda" if gpu else "cpu")  # on a GPU: each request's texts make a new shape
         self.classify = pipeline("text-classification", model=context.artifacts["model_dir"], device=0 if gpu else -1)
@@ -67,7 +69,7 @@ class TextClassifier(PythonModel):
 
 class OnnxLabeller:
     """The int8 ONNX graph in ONNX Runtime, answering as the transformers pipeline does ([{label, score}, ...]):
-    texts sorted by length and padded per batch."""
+    texts sorted by length, longest first, and padded per batch."""
 
     def __init__(self, onnx_path: str, model_dir: str, max_length: int) -> None:
         import onnxruntime
@@ -85,7 +87,9 @@ class OnnxLabeller:
         import numpy as np
 
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
-        order = sorted(range(len(texts)), key=lambda index: len(ids[index]))
+        # longest first, ties in request order: the evaluation's batches (tasks.batching.sorted_batches), so that
+        # int8's per-call activation scales, and with them the scores, are the evaluation's
+        order = sorted(range(len(texts)), key=lambda index: -len(ids[index]))
         labelled: list[dict[str, Any]] = [{}] * len(texts)
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]

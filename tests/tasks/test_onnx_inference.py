@@ -12,7 +12,7 @@ import torch
 from tasks.errors import ModelError
 from tasks.inference import predict, predict_probabilities
 from tasks.models import load_classifier_dir, load_tokenizer
-from tasks.onnx_inference import OnnxClassifier, load_for_inference, resolve_backend
+from tasks.onnx_inference import INT8_BATCH, OnnxClassifier, load_for_inference, resolve_backend
 
 TEXTS = ["great kettle", "broke in a week", "the lid does not seal and the handle got hot", "ok"]
 CPU = torch.device("cpu")
@@ -77,6 +77,23 @@ def test_empty_and_ten_times_max_length_texts_are_labelled_within_max_length(cla
     model.session.run = lambda names, feed: seen.append(feed["input_ids"].shape) or original(names, feed)
     predicted = predict(model, load_tokenizer(str(classifier_dir)), ["", "word " * 480], 48)
     assert len(predicted.labels) == 2 and max(width for _, width in seen) <= 48
+
+
+def test_int8_labels_a_batch_in_runs_of_int8_batch_texts_each_padded_only_to_its_own_longest(
+        classifier_dir, tmp_path):
+    model = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU)
+    tokenizer = load_tokenizer(str(classifier_dir))
+    masks = []
+    original = model.session.run
+    model.session.run = lambda names, feed: masks.append(feed["attention_mask"]) or original(names, feed)
+    texts = [" ".join(["word"] * n) for n in range(40, 0, -1)]  # 40 lengths in one evaluation batch of 64
+    assert INT8_BATCH == 16
+    split = predict_probabilities(model, tokenizer, texts, 48, batch_size=64)
+    assert [len(mask) for mask in masks] == [16, 16, 8]
+    # longest first, each run as wide as its own longest text ([CLS] + n words + [SEP]), not the batch's 42
+    assert [mask.shape[1] for mask in masks] == [42, 26, 10]
+    whole = OnnxClassifier(model.path, model.config)  # each batch in one call, as the fp32 graph runs
+    assert np.allclose(split, predict_probabilities(whole, tokenizer, texts, 48, batch_size=16), rtol=0, atol=1e-6)
 
 
 def test_a_model_trained_on_other_labels_or_without_a_head_is_refused(classifier_dir, tiny_model_dir, tmp_path):

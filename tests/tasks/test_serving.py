@@ -128,6 +128,26 @@ def test_the_fp32_engines_champion_carries_its_int8_export(registered_store):
     assert [path.name for path in (root / "mlartifacts").rglob("*.onnx")] == ["model.int8.onnx"]
 
 
+def test_the_served_int8_model_labels_in_the_evaluations_runs_and_gives_its_scores(registered_store, classifier_dir):
+    import numpy as np
+    import torch
+
+    from flows.registry import load_registered
+    from tasks.inference import predict
+    from tasks.models import load_tokenizer
+    from tasks.onnx_inference import INT8_BATCH, load_for_inference
+
+    root = Path(registered_store.removeprefix("sqlite:///")).parent
+    texts = [" ".join(["word"] * n) for n in range(40, 0, -1)]  # 40 lengths: more than one run of INT8_BATCH
+    served = load_registered(f"models:/{NAME}@champion", registered_store)
+    assert served.unwrap_python_model().batch_size == INT8_BATCH  # not the evaluation's batch_size of 64
+    answered = served.predict(pd.DataFrame({"text": texts}))
+    evaluated = predict(load_for_inference(classifier_dir, None, "onnx-int8", root / "onnx", torch.device("cpu")),
+                        load_tokenizer(str(classifier_dir)), texts, 32, batch_size=64)
+    assert answered["label"].tolist() == evaluated.labels
+    assert np.allclose(answered["score"].to_numpy(), evaluated.scores, rtol=0, atol=1e-6)
+
+
 def test_the_logged_model_carries_the_graph_the_evaluation_used_not_the_registering_machines_choice(
         tiny_model_dir, classifier_dir, tmp_path):
     # the registering process's settings resolve `auto` to torch (bf16), but the evaluate task labelled the test
