@@ -62,6 +62,17 @@ def quantised(fp32: Path, settings: Int8Settings, path: Path) -> Path:
     return path
 
 
+SAMPLE = "seeded random sample of the pool, seed 0"
+
+
+def dev_sample(pool: list[str], n: int, seed: int = 0) -> list[str]:
+    """`n` texts of the unlabelled target pool, drawn at random (seeded) from all of it, in pool order. The pool
+    keeps its file's order, and the Amazon files hold one label's reviews after the other's: until 2026-12-05 the
+    first 1,000 were taken, about four fifths of them of the first label (BENCHMARKS.md, "Int8 inference")."""
+    chosen = np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False)
+    return [pool[index] for index in sorted(chosen)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -70,9 +81,13 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="rewritten after every pair; pairs it holds already are kept")
     parser.add_argument("--sources", default=",".join(DOMAINS), help="source domains to score (comma-separated)")
     args = parser.parse_args()
-    figures: dict = {"texts": args.texts, "pairs": {}}
+    figures: dict = {"texts": args.texts, "sample": SAMPLE, "pairs": {}}
     if args.json and args.json.is_file():
         figures = json.loads(args.json.read_text(encoding="utf-8"))
+        if figures.get("sample") != SAMPLE:
+            print(f"int8 settings: {args.json} was measured on the first texts of each pool, not on a seeded sample; "
+                  "give a new --json", file=sys.stderr)
+            return 1
     for source in args.sources.split(","):
         model_dir = args.work / f"source-only-{source}-seed0"
         if not (model_dir / "model.safetensors").is_file():
@@ -90,7 +105,7 @@ def main() -> int:
             if set(figures["pairs"].get(f"{source}->{target}", {})) == set(VARIANTS):
                 continue
             config = pair_config(args.data, source, target, "full", 0, args.work / f"{source}-{target}")
-            texts = load_roles(config.data, config.split).target_unlabeled["text"].tolist()[:args.texts]
+            texts = dev_sample(load_roles(config.data, config.split).target_unlabeled["text"].tolist(), args.texts)
             reference = predict(model, tokenizer, texts, config.model.max_length, 64, "fp32").labels
             row = dict(figures["pairs"].get(f"{source}->{target}", {}))
             for name, (attention, fuse, settings) in VARIANTS.items():

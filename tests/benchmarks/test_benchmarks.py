@@ -6,6 +6,7 @@ import pytest
 
 from benchmarks.adaptation import pair_config
 from benchmarks.embedding_backends import main as embedding_backends_main
+from benchmarks.int8_settings import dev_sample
 from benchmarks.sweep import ratios
 from benchmarks.throughput import main as throughput_main
 from benchmarks.throughput import median_run, paired_ratios
@@ -52,6 +53,15 @@ def test_the_embedding_backends_benchmark_refuses_zero_rounds_before_anything_ru
 
 LONE = {"learning_rate-3e-5_seed-0": 20.0, "learning_rate-3e-5_seed-1": 20.0, "learning_rate-5e-5_seed-0": 30.0,
         "learning_rate-5e-5_seed-1": 30.0}
+
+
+def test_int8_dev_texts_are_drawn_from_the_whole_pool_not_its_head_where_one_label_comes_first():
+    pool = [f"positive {i}" for i in range(800)] + [f"negative {i}" for i in range(743)]  # a file's label order
+    texts = dev_sample(pool, 1000)
+    assert len(texts) == len(set(texts)) == 1000 and texts == dev_sample(pool, 1000)
+    negatives = sum(text.startswith("negative") for text in texts)
+    assert 430 <= negatives <= 530  # about 743/1543 of them; the first 1,000 would hold 200
+    assert dev_sample(pool[:10], 1000) == pool[:10]
 
 
 def test_the_sweep_benchmark_reports_the_speed_up_and_what_the_machinery_adds_to_the_candidates_lone_time():
