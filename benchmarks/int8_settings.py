@@ -28,7 +28,7 @@ from int8_accuracy import WORK
 from tasks.inference import predict
 from tasks.loading import load_roles
 from tasks.models import load_classifier_dir, load_tokenizer
-from tasks.onnx_inference import Int8Settings, OnnxClassifier, _export, quantise
+from tasks.onnx_inference import INT8_BATCH, Int8Settings, OnnxClassifier, _export, quantise
 
 FFN_OUTPUT = r"layer\.\d+/output/dense"  # BERT's feed-forward output MatMul of each layer
 ATTENTION_OUTPUT = r"layer\.\d+/attention/output/dense"  # the attention block's output projection
@@ -73,20 +73,20 @@ def dev_sample(pool: list[str], n: int, seed: int = 0) -> list[str]:
     return [pool[index] for index in sorted(chosen)]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--texts", type=int, default=1000, help="unlabelled target texts per pair")
     parser.add_argument("--json", type=Path, help="rewritten after every pair; pairs it holds already are kept")
     parser.add_argument("--sources", default=",".join(DOMAINS), help="source domains to score (comma-separated)")
-    args = parser.parse_args()
-    figures: dict = {"texts": args.texts, "sample": SAMPLE, "pairs": {}}
+    args = parser.parse_args(argv)
+    figures: dict = {"texts": args.texts, "sample": SAMPLE, "texts_per_run": INT8_BATCH, "pairs": {}}
     if args.json and args.json.is_file():
         figures = json.loads(args.json.read_text(encoding="utf-8"))
-        if figures.get("sample") != SAMPLE:
-            print(f"int8 settings: {args.json} was measured on the first texts of each pool, not on a seeded sample; "
-                  "give a new --json", file=sys.stderr)
+        if (figures.get("sample"), figures.get("texts_per_run")) != (SAMPLE, INT8_BATCH):
+            print(f"int8 settings: {args.json} was measured on the first texts of each pool or in other calls than "
+                  f"the shipped {INT8_BATCH} texts; give a new --json", file=sys.stderr)
             return 1
     for source in args.sources.split(","):
         model_dir = args.work / f"source-only-{source}-seed0"
@@ -114,7 +114,7 @@ def main() -> int:
                 fp32 = graphs[attention, fuse]
                 variant = variants_dir / f"variant-{fp32.stem}-{digest(settings)}.onnx"
                 graph = quantised(fp32, settings, variant)
-                session = OnnxClassifier(graph, model.config)
+                session = OnnxClassifier(graph, model.config, texts_per_run=INT8_BATCH)  # as shipped
                 started = time.perf_counter()
                 labels = predict(session, tokenizer, texts, config.model.max_length, 64, "fp32").labels
                 row[name] = {"agreement": round(float(np.mean(np.array(labels) == np.array(reference))), 4),

@@ -49,9 +49,10 @@ class TextClassifier(PythonModel):
         gpu = torch.cuda.is_available()
         self.bf16 = False
         if onnx and settings.get("backend", "auto") != "torch" and not gpu:
-            self.classify = OnnxLabeller(onnx, context.artifacts["model_dir"], self.max_length)
-            # texts per ONNX Runtime call, as the evaluation labelled them (tasks.onnx_inference.INT8_BATCH)
-            self.batch_size = int(settings.get("int8_batch_size", self.batch_size))
+            # texts per ONNX Runtime call inside each batch, as the evaluation labelled them
+            # (tasks.onnx_inference.INT8_BATCH); models logged without the setting ran one call per batch
+            texts_per_run = int(settings.get("int8_batch_size", self.batch_size))
+            self.classify = OnnxLabeller(onnx, context.artifacts["model_dir"], self.max_length, texts_per_run)
             return
         shape_free_attention("cuda" if gpu else "cpu")  # on a GPU: each request's texts make a new shape
         self.classify = pipeline("text-classification", model=context.artifacts["model_dir"], device=0 if gpu else -1)
@@ -68,10 +69,12 @@ class TextClassifier(PythonModel):
 
 
 class OnnxLabeller:
-    """The int8 ONNX graph in ONNX Runtime, answering as the transformers pipeline does ([{label, score}, ...]):
-    texts sorted by length, longest first, and padded per batch."""
+    """The int8 ONNX graph in ONNX Runtime, answering as the transformers pipeline does ([{label, score}, ...]) and
+    labelling as the evaluation does (tasks.inference with tasks.onnx_inference.OnnxClassifier), so that the same
+    texts get the same scores: sorted by length, longest first, cut into batches of `batch_size`, each batch run
+    `texts_per_run` texts a call, each call padded to its own longest text with the evaluation's pad id."""
 
-    def __init__(self, onnx_path: str, model_dir: str, max_length: int) -> None:
+    def __init__(self, onnx_path: str, model_dir: str, max_length: int, texts_per_run: int) -> None:
         import onnxruntime
         import torch
         from transformers import AutoConfig, AutoTokenizer
@@ -81,11 +84,12 @@ class OnnxLabeller:
         self.session = onnxruntime.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.id2label = AutoConfig.from_pretrained(model_dir).id2label
-        self.max_length = max_length
+        self.max_length, self.texts_per_run = max_length, texts_per_run
+        # tasks.batching.pad_id_of: the pad token, else the end-of-text token, else 0 (padding enters int8's scale)
+        self.pad_id = next((int(token) for token in (self.tokenizer.pad_token_id, self.tokenizer.eos_token_id)
+                            if token is not None), 0)
 
     def __call__(self, texts: list[str], batch_size: int, **_: Any) -> list[dict[str, Any]]:
-        import numpy as np
-
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
         # longest first, ties in request order: the evaluation's batches (tasks.batching.sorted_batches), so that
         # int8's per-call activation scales, and with them the scores, are the evaluation's
@@ -93,18 +97,26 @@ class OnnxLabeller:
         labelled: list[dict[str, Any]] = [{}] * len(texts)
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
-            width = max(len(ids[index]) for index in batch)
-            input_ids = np.full((len(batch), width), self.tokenizer.pad_token_id or 0, dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=np.int64)
-            for row, index in enumerate(batch):
-                input_ids[row, :len(ids[index])], mask[row, :len(ids[index])] = ids[index], 1
-            logits = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
-            probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-            probabilities /= probabilities.sum(axis=1, keepdims=True)
-            for row, index in enumerate(batch):
-                best = int(probabilities[row].argmax())
-                labelled[index] = {"label": self.id2label[best], "score": float(probabilities[row, best])}
+            for run in range(0, len(batch), self.texts_per_run):
+                self._label(ids, batch[run:run + self.texts_per_run], labelled)
         return labelled
+
+    def _label(self, ids: list[list[int]], indices: list[int], labelled: list[dict[str, Any]]) -> None:
+        """One ONNX Runtime call on the texts at `indices`, padded to the longest of them; their answers into
+        `labelled`."""
+        import numpy as np
+
+        width = max(len(ids[index]) for index in indices)
+        input_ids = np.full((len(indices), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(indices), width), dtype=np.int64)
+        for row, index in enumerate(indices):
+            input_ids[row, :len(ids[index])], mask[row, :len(ids[index])] = ids[index], 1
+        logits = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
+        probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probabilities /= probabilities.sum(axis=1, keepdims=True)
+        for row, index in enumerate(indices):
+            best = int(probabilities[row].argmax())
+            labelled[index] = {"label": self.id2label[best], "score": float(probabilities[row, best])}
 
 
 def checked_texts(model_input: Any) -> list[str]:

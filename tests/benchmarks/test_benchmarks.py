@@ -7,6 +7,7 @@ import pytest
 from benchmarks.adaptation import pair_config
 from benchmarks.embedding_backends import main as embedding_backends_main
 from benchmarks.int8_settings import dev_sample
+from benchmarks.int8_settings import main as int8_settings_main
 from benchmarks.sweep import ratios
 from benchmarks.throughput import main as throughput_main
 from benchmarks.throughput import median_run, paired_ratios
@@ -62,6 +63,14 @@ def test_int8_dev_texts_are_drawn_from_the_whole_pool_not_its_head_where_one_lab
     negatives = sum(text.startswith("negative") for text in texts)
     assert 430 <= negatives <= 530  # about 743/1543 of them; the first 1,000 would hold 200
     assert dev_sample(pool[:10], 1000) == pool[:10]
+
+
+def test_int8_settings_will_not_add_rows_to_figures_measured_on_the_pools_head(tmp_path, capsys):
+    old = tmp_path / "settings.json"
+    old.write_text('{"texts": 1000, "pairs": {}}')  # written before the seeded sample
+    assert int8_settings_main(["--json", str(old), "--work", str(tmp_path / "missing")]) == 1
+    assert f"{old} was measured on the first texts of each pool" in capsys.readouterr().err
+    assert old.read_text() == '{"texts": 1000, "pairs": {}}'
 
 
 def test_the_sweep_benchmark_reports_the_speed_up_and_what_the_machinery_adds_to_the_candidates_lone_time():

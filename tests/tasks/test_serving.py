@@ -128,22 +128,31 @@ def test_the_fp32_engines_champion_carries_its_int8_export(registered_store):
     assert [path.name for path in (root / "mlartifacts").rglob("*.onnx")] == ["model.int8.onnx"]
 
 
-def test_the_served_int8_model_labels_in_the_evaluations_runs_and_gives_its_scores(registered_store, classifier_dir):
+@pytest.mark.parametrize("batch_size", [64, 24])  # the logged evaluation.batch_size, and one not a multiple of 16
+def test_the_served_int8_model_labels_in_the_evaluations_calls_and_gives_its_scores(registered_store, classifier_dir,
+                                                                                      batch_size):
+    import mlflow
     import numpy as np
     import torch
 
-    from flows.registry import load_registered
     from tasks.inference import predict
     from tasks.models import load_tokenizer
     from tasks.onnx_inference import INT8_BATCH, load_for_inference
 
     root = Path(registered_store.removeprefix("sqlite:///")).parent
-    texts = [" ".join(["word"] * n) for n in range(40, 0, -1)]  # 40 lengths: more than one run of INT8_BATCH
-    served = load_registered(f"models:/{NAME}@champion", registered_store)
-    assert served.unwrap_python_model().batch_size == INT8_BATCH  # not the evaluation's batch_size of 64
+    words = ["fine", "broken", "lid", "pan", "hot"]  # texts of equal length with other words: ties across calls
+    texts = [" ".join([words[i % 5]] * (4 + i % 9)) for i in range(60)] + [" ".join(["word"] * n) for n in (30, 2)]
+    mlflow.set_tracking_uri(registered_store)
+    mlflow.set_registry_uri(registered_store)
+    logged = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
+    settings = logged.model_config
+    assert (settings["int8_batch_size"], settings["batch_size"]) == (INT8_BATCH, 64)
+    served = mlflow.pyfunc.load_model(f"models:/{NAME}@champion", model_config={**settings, "batch_size": batch_size})
+    labeller = served.unwrap_python_model().classify
+    assert (type(labeller).__name__, labeller.texts_per_run) == ("OnnxLabeller", INT8_BATCH)
     answered = served.predict(pd.DataFrame({"text": texts}))
     evaluated = predict(load_for_inference(classifier_dir, None, "onnx-int8", root / "onnx", torch.device("cpu")),
-                        load_tokenizer(str(classifier_dir)), texts, 32, batch_size=64)
+                        load_tokenizer(str(classifier_dir)), texts, 32, batch_size=batch_size)
     assert answered["label"].tolist() == evaluated.labels
     assert np.allclose(answered["score"].to_numpy(), evaluated.scores, rtol=0, atol=1e-6)
 
