@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import set_model
@@ -104,8 +105,6 @@ class OnnxLabeller:
     def _label(self, ids: list[list[int]], indices: list[int], labelled: list[dict[str, Any]]) -> None:
         """One ONNX Runtime call on the texts at `indices`, padded to the longest of them; their answers into
         `labelled`."""
-        import numpy as np
-
         width = max(len(ids[index]) for index in indices)
         input_ids = np.full((len(indices), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(indices), width), dtype=np.int64)
