@@ -234,11 +234,12 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
 
             saved = Path(tempfile.mkdtemp(prefix="throughput-int8-"))
             model.save_pretrained(saved)
+            tokenizer.save_pretrained(saved)  # the int8 quantisation measures outlier channels on its ids
             if name == "onnx-int8":
                 model = load_for_inference(saved, None, "onnx-int8", saved / "onnx", torch.device("cpu"))
             else:
                 _export(saved, saved / "unfused.onnx", attention="sdpa", fuse=False)
-                quantise(saved / "unfused.onnx", saved / "unfused.int8.onnx")
+                quantise(saved / "unfused.onnx", saved / "unfused.int8.onnx", tokenizer=tokenizer)
                 model = OnnxClassifier(saved / "unfused.int8.onnx", model.config)
         else:
             model = model.to(device)

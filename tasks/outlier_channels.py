@@ -1,0 +1,119 @@
+"""Outlier channel splitting before int8: one dynamic scale per tensor, with a few channels far larger than the rest.
+
+ONNX Runtime's dynamic quantisation gives each MatMul input one scale per call. In BERT-like encoders the input of
+each feed-forward block (the attention block's LayerNorm output) has a few channels whose values reach 5-15 times
+the others' (in MiniLM channel 99 at about 28 against a median of about 2, on every text), so int8 spends its 256
+levels on them and rounds the rest coarsely. Outlier channel splitting (Zhao et al., ICML 2019) feeds such a channel
+j as m_j copies of x_j / m_j, each with j's weight row: the product is unchanged in fp32, the input's range shrinks
+to `threshold` times the median channel, and it is still one int8 MatMul. Which channels, and how many copies, is
+measured once per model on a few fixed English sentences: these outliers belong to the model, not to the texts
+(the same channels stood out on the Amazon reviews of all three domains; BENCHMARKS.md, "Int8 inference").
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+# The MatMuls whose inputs are split: the feed-forward block's first projection in BERT's and RoBERTa's export names
+# (the attention's inputs had no channel above 5x the median on MiniLM); other architectures are left as they are.
+SPLIT_INPUTS = r"intermediate/dense/MatMul$"
+CALIBRATION_TEXTS = (
+    "The meeting was moved to Thursday because half the team was travelling.",
+    "I bought this for my daughter and she has not put it down since.",
+    "Stocks fell sharply on Monday after the central bank raised interest rates again.",
+    "Preheat the oven to 200 degrees and grease a large baking tray.",
+    "Does anyone know whether the library is open on public holidays?",
+    "The plot drags in the middle, but the last hundred pages are gripping.",
+    "After two weeks the battery barely lasts a morning, which is disappointing.",
+    "Researchers found that the new treatment reduced symptoms in most patients.",
+    "It arrived broken, and customer service never answered my emails.",
+    "What a lovely little cafe; the staff were friendly and the coffee was excellent.",
+    "The train was late again, so I missed the first half of the film.",
+    "Please find attached the report for the third quarter.",
+    "He scored twice in the second half to win the match for his team.",
+    "This blender is loud, but it crushes ice in seconds and is easy to clean.",
+    "Honestly, I expected more from an author with so many awards.",
+    "The river flooded the lower fields after a week of heavy rain.",
+)
+
+
+def copies_per_channel(absmax: np.ndarray, threshold: float) -> np.ndarray:
+    """How many copies each input channel is fed as: ceil(absmax / (threshold x median absmax)), at least 1."""
+    limit = threshold * float(np.median(absmax))
+    if limit <= 0:
+        return np.ones(len(absmax), dtype=np.int64)
+    return np.maximum(1, np.ceil(absmax / limit)).astype(np.int64)
+
+
+def input_absmax(graph, tokenizer, max_length: int = 128) -> dict[str, np.ndarray]:
+    """Per split MatMul input, each channel's largest |value| over the calibration texts' attended tokens."""
+    import onnx
+    import onnxruntime
+
+    from tasks.batching import pad_batch, pad_id_of, tokenize
+
+    graph = onnx.ModelProto.FromString(graph.SerializeToString())  # the caller's graph stays as it is
+    inputs = list(dict.fromkeys(node.input[0] for node in _split_nodes(graph)))
+    graph.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in inputs)
+    session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    batch = pad_batch(tokenize(tokenizer, list(CALIBRATION_TEXTS), max_length), pad_id_of(tokenizer))
+    feeds = {name: tensor.numpy().astype(np.int64) for name, tensor in batch.items()}
+    attended = feeds["attention_mask"].astype(bool)
+    return {name: np.abs(values[attended]).max(axis=0)
+            for name, values in zip(inputs, session.run(inputs, feeds), strict=True)}
+
+
+def split_outlier_channels(graph, tokenizer, threshold: float) -> int:
+    """Rewrite `graph` (an onnx ModelProto, in place) so each split MatMul takes its outlier channels as copies;
+    returns the number of channels added over all of them."""
+    from onnx import helper, numpy_helper
+
+    absmax = input_absmax(graph, tokenizer)
+    weights = {initializer.name: initializer for initializer in graph.graph.initializer}
+    nodes, added = [], 0
+    for node in graph.graph.node:
+        copies = copies_per_channel(absmax[node.input[0]], threshold) if _is_split(node) else None
+        if copies is None or copies.max() == 1 or node.input[1] not in weights:
+            nodes.append(node)
+            continue
+        extra = np.repeat(np.arange(len(copies)), copies - 1)
+        weight = numpy_helper.to_array(weights[node.input[1]])
+        name = node.name.removesuffix("MatMul") + "outlier_split/"
+        graph.graph.initializer.extend([
+            numpy_helper.from_array((1.0 / copies).astype(np.float32), name + "scale"),
+            numpy_helper.from_array(extra.astype(np.int64), name + "copies"),
+            numpy_helper.from_array(np.concatenate([weight, weight[extra]]).astype(weight.dtype), name + "weight")])
+        nodes += [helper.make_node("Mul", [node.input[0], name + "scale"], [name + "scaled"], name=name + "Mul"),
+                  helper.make_node("Gather", [name + "scaled", name + "copies"], [name + "extra"], name=name + "Gather",
+                                   axis=-1),
+                  helper.make_node("Concat", [name + "scaled", name + "extra"], [name + "input"], name=name + "Concat",
+                                   axis=-1),
+                  helper.make_node("MatMul", [name + "input", name + "weight"], list(node.output), name=node.name)]
+        added += len(extra)
+    used = {name for node in nodes for name in node.input}
+    kept = [initializer for initializer in graph.graph.initializer if initializer.name in used]
+    del graph.graph.node[:], graph.graph.initializer[:]
+    graph.graph.node.extend(nodes)
+    graph.graph.initializer.extend(kept)
+    return added
+
+
+def write_split_graph(fp32: Path, path: Path, tokenizer, threshold: float) -> int:
+    """`split_outlier_channels` of the graph file `fp32`, written to `path`; the number of channels added."""
+    import onnx
+
+    graph = onnx.load(str(fp32))
+    added = split_outlier_channels(graph, tokenizer, threshold)
+    onnx.save(graph, str(path))
+    return added
+
+
+def _split_nodes(graph) -> list:
+    return [node for node in graph.graph.node if _is_split(node)]
+
+
+def _is_split(node) -> bool:
+    return node.op_type == "MatMul" and re.search(SPLIT_INPUTS, node.name) is not None
