@@ -116,7 +116,8 @@ def quantise(fp32: Path, path: Path, settings: Int8Settings = INT8, tokenizer=No
 
     if settings.split_outliers:
         if tokenizer is None:
-            raise ValueError("quantise: splitting outlier channels needs the model's tokenizer")
+            raise ValueError("quantise: splitting outlier channels needs the model's tokenizer: pass tokenizer=, or "
+                             "settings with split_outliers=0")
         from tasks.outlier_channels import write_split_graph
 
         split = Path(path).with_name(Path(path).stem + ".split.onnx")
@@ -136,7 +137,10 @@ def quantise(fp32: Path, path: Path, settings: Int8Settings = INT8, tokenizer=No
 
 def weights_digest(model_dir: Path) -> str:
     """A short hash of a saved model's weights and config, and of the export settings (what decides its ONNX export)."""
-    digest = hashlib.sha256(f"opset {OPSET}, {INT8}, eager attention, fused {sorted(FUSED_ENCODERS)}".encode())
+    from tasks import outlier_channels
+
+    split = (outlier_channels.SPLIT_INPUTS, outlier_channels.MAX_COPIES, outlier_channels.CALIBRATION_TEXTS)
+    digest = hashlib.sha256(f"opset {OPSET}, {INT8}, {split}, eager attention, fused {sorted(FUSED_ENCODERS)}".encode())
     for name in ("config.json", "model.safetensors"):
         path = Path(model_dir) / name
         if not path.is_file():

@@ -14,7 +14,7 @@ import torch
 from tasks.batching import pad_batch, pad_id_of, tokenize
 from tasks.models import load_classifier_dir, load_tokenizer
 from tasks.onnx_inference import INT8, load_for_inference, quantise
-from tasks.outlier_channels import copies_per_channel, split_outlier_channels
+from tasks.outlier_channels import MAX_COPIES, copies_per_channel, split_outlier_channels
 
 TEXTS = ["great kettle", "broke in a week", "the lid does not seal and the handle got hot", "ok", "five stars"]
 OUTLIER = 5  # the channel made 40 times larger in every layer's feed-forward input
@@ -62,18 +62,20 @@ def test_copies_bring_each_channel_within_threshold_times_the_median():
     assert copies_per_channel(np.array([1.0, 2.0, 1.0, 1.0, 20.0]), 5.0).tolist() == [1, 1, 1, 1, 4]
     assert copies_per_channel(np.array([1.0, 1.0, 1.0, 5.0]), 5.0).tolist() == [1, 1, 1, 1]  # at the limit: once
     assert copies_per_channel(np.zeros(4), 5.0).tolist() == [1, 1, 1, 1]  # a dead input: nothing to split
+    assert copies_per_channel(np.array([1e-3, 1e-3, 1e-3, 100.0]), 8.0)[-1] == MAX_COPIES  # not 12,500 copies
 
 
 def test_the_outlier_channel_is_fed_as_copies_in_every_layer_and_the_fp32_answers_stay(outlier_dir, tmp_path):
     path = fp32_graph(outlier_dir, tmp_path)
     graph = onnx.load(str(path))
     added = split_outlier_channels(graph, load_tokenizer(str(outlier_dir)), INT8.split_outliers)
-    layers = load_classifier_dir(str(outlier_dir)).base_model.config.num_hidden_layers
+    encoder = load_classifier_dir(str(outlier_dir)).base_model.config
+    layers = encoder.num_hidden_layers
     assert split_rows(graph) == {f"/model/bert/encoder/layer.{i}/intermediate/dense/outlier_split/Gather": [OUTLIER]
                                  for i in range(layers)}
     intermediate = {node.input[1] for node in graph.graph.node if node.name.endswith("intermediate/dense/MatMul")}
     rows = sum(onnx.numpy_helper.to_array(i).shape[0] for i in graph.graph.initializer if i.name in intermediate)
-    assert added >= 2 * layers and rows == 32 * layers + added  # each layer: 32 channels and the copies
+    assert added >= 2 * layers and rows == encoder.hidden_size * layers + added  # each layer: its channels and copies
     onnx.checker.check_model(graph)
     assert np.abs(logits(graph, outlier_dir) - logits(path, outlier_dir)).max() < 1e-4
 
@@ -101,3 +103,12 @@ def test_splitting_brings_int8_closer_to_fp32_when_one_channel_dwarfs_the_rest(o
 def test_splitting_without_the_tokenizer_is_refused(outlier_dir, tmp_path):
     with pytest.raises(ValueError, match="needs the model's tokenizer"):
         quantise(fp32_graph(outlier_dir, tmp_path), tmp_path / "model.int8.onnx")
+
+
+def test_the_int8_export_that_inference_loads_carries_the_split(outlier_dir, tmp_path):
+    graph = onnx.load(str(load_for_inference(outlier_dir, None, "onnx-int8", tmp_path, CPU).path))
+    layers = load_classifier_dir(str(outlier_dir)).base_model.config.num_hidden_layers
+    assert sorted(node.name for node in graph.graph.node if node.name.endswith("outlier_split/Concat")) == [
+        f"/model/bert/encoder/layer.{i}/intermediate/dense/outlier_split/Concat" for i in range(layers)]
+    fp32 = [node.name for node in graph.graph.node if node.op_type == "MatMul" and "intermediate" in node.name]
+    assert fp32 == []  # the split projection itself is int8
