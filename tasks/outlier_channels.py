@@ -59,10 +59,11 @@ def input_absmax(graph, tokenizer, max_length: int = 128) -> dict[str, np.ndarra
 
     from tasks.batching import pad_batch, pad_id_of, tokenize
 
-    graph = onnx.ModelProto.FromString(graph.SerializeToString())  # the caller's graph stays as it is
-    inputs = list(dict.fromkeys(node.input[0] for node in _split_nodes(graph)))
-    graph.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in inputs)
-    session = onnxruntime.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    probe = onnx.ModelProto()
+    probe.CopyFrom(graph)  # the caller's graph stays as it is
+    inputs = list(dict.fromkeys(node.input[0] for node in probe.graph.node if _is_split(node)))
+    probe.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in inputs)
+    session = onnxruntime.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
     batch = pad_batch(tokenize(tokenizer, list(CALIBRATION_TEXTS), max_length), pad_id_of(tokenizer))
     feeds = {name: tensor.numpy().astype(np.int64) for name, tensor in batch.items()}
     attended = feeds["attention_mask"].astype(bool)
@@ -121,10 +122,6 @@ def write_split_graph(fp32: Path, path: Path, tokenizer, threshold: float) -> in
     added = split_outlier_channels(graph, tokenizer, threshold)
     onnx.save(graph, str(path))
     return added
-
-
-def _split_nodes(graph) -> list:
-    return [node for node in graph.graph.node if _is_split(node)]
 
 
 def _is_split(node) -> bool:
