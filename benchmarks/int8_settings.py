@@ -50,10 +50,14 @@ VARIANTS = {
     "F eager, fused, FFN outputs fp32 (round 1's)": ("eager", True, Int8Settings("QInt8", True, FFN_OUTPUT)),
     "G eager, fused, every weight int8": ("eager", True, Int8Settings("QInt8", True, "")),
     # rule 7 (2026-12-05): F with the feed-forward input's outlier channels split (tasks.outlier_channels) at 3, 5
-    # and 8 times the median channel; J is the shipped INT8
+    # and 8 times the median channel; J was shipped until rule 11
     "H F, outlier channels split at 3x": ("eager", True, Int8Settings("QInt8", True, FFN_OUTPUT, 3.0)),
     "I F, outlier channels split at 5x": ("eager", True, Int8Settings("QInt8", True, FFN_OUTPUT, 5.0)),
-    "J F, outlier channels split at 8x (shipped)": ("eager", True, Int8Settings("QInt8", True, FFN_OUTPUT, 8.0)),
+    "J F, outlier channels split at 8x": ("eager", True, Int8Settings("QInt8", True, FFN_OUTPUT, 8.0)),
+    # rule 11 (2026-12-05): J with per-token activation scales on every int8 MatMul, the attention's QKV projection
+    # included (tasks.token_scales), and the feed-forward output projection in int8 too, its input split at 8x as
+    # well; K is the shipped INT8. Rules 8-10's variants were probes on the way there (BENCHMARKS.md).
+    "K J, per-token scales, FFN output int8 (shipped)": ("eager", True, Int8Settings("QInt8", True, "", 8.0, True)),
 }
 
 

@@ -1,9 +1,9 @@
 """Outlier channel splitting before int8: one dynamic scale per tensor, with a few channels far larger than the rest.
 
-ONNX Runtime's dynamic quantisation gives each MatMul input one scale per call. In BERT-like encoders the input of
-each feed-forward block (the attention block's LayerNorm output) has a few channels whose values reach 5-15 times
-the others' (in MiniLM channel 99 at about 28 against a median of about 2, on every text), so int8 spends its 256
-levels on them and rounds the rest coarsely. Outlier channel splitting (Zhao et al., ICML 2019) feeds such a channel
+ONNX Runtime's dynamic quantisation gives each MatMul input one scale per call (`tasks.token_scales`: one per
+token). In BERT-like encoders the input of each feed-forward block (the attention block's LayerNorm output) has a few
+channels whose values reach 5-15 times the others' (in MiniLM channel 99 at about 28 against a median of about 2, on
+every text, in every token), so int8 spends its 256 levels on them and rounds the rest coarsely. Outlier channel splitting (Zhao et al., ICML 2019) feeds such a channel
 j as m_j copies of x_j / m_j, each with j's weight row: the product is unchanged in fp32, the input's range shrinks
 to `threshold` times the median channel, and it is still one int8 MatMul. Which channels, and how many copies, is
 measured once per model on a few fixed English sentences: these outliers belong to the model, not to the texts
@@ -13,15 +13,15 @@ measured once per model on a few fixed English sentences: these outliers belong 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 
-# The MatMuls whose inputs are split: the feed-forward block's first projection, by the export's names for BERT,
-# RoBERTa, MPNet, ELECTRA and others that name it so (measured on MiniLM, a BERT; the attention's inputs had no channel
-# above 5x the median there). Encoders that name it otherwise are left as they are. In fp32 the split changes no
-# answer, and an input without outliers is left as it is.
-SPLIT_INPUTS = r"intermediate/dense/MatMul$"
+# The MatMuls whose inputs are split: the feed-forward block's two projections, by the export's names for BERT,
+# RoBERTa, MPNet, ELECTRA and others that name them so (measured on MiniLM, a BERT: the first projection's input has
+# channels up to 14x its median channel in every layer, the second's, after GELU, one channel 12-23x in layers 0-3;
+# the attention's inputs had none above 5x). Encoders that name them otherwise are left as they are. In fp32 the
+# split changes no answer, and an input without outliers is left as it is.
+SPLIT_INPUTS = r"(intermediate|layer\.\d+/output)/dense/MatMul$"
 MAX_COPIES = 32  # per channel: MiniLM's largest channel needs 4 at 8x the median
 CALIBRATION_TEXTS = (
     "The meeting was moved to Thursday because half the team was travelling.",
@@ -52,7 +52,7 @@ def copies_per_channel(absmax: np.ndarray, threshold: float) -> np.ndarray:
     return np.clip(np.ceil(absmax / limit), 1, MAX_COPIES).astype(np.int64)
 
 
-def input_absmax(graph, tokenizer, max_length: int = 128) -> dict[str, np.ndarray]:
+def input_absmax(graph, tokenizer, keep_fp32: str = "", max_length: int = 128) -> dict[str, np.ndarray]:
     """Per split MatMul input, each channel's largest |value| over the calibration texts' attended tokens."""
     import onnx
     import onnxruntime
@@ -61,7 +61,7 @@ def input_absmax(graph, tokenizer, max_length: int = 128) -> dict[str, np.ndarra
 
     probe = onnx.ModelProto()
     probe.CopyFrom(graph)  # the caller's graph stays as it is
-    inputs = list(dict.fromkeys(node.input[0] for node in probe.graph.node if _is_split(node)))
+    inputs = list(dict.fromkeys(node.input[0] for node in probe.graph.node if _is_split(node, keep_fp32)))
     probe.graph.output.extend(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None) for name in inputs)
     session = onnxruntime.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
     batch = pad_batch(tokenize(tokenizer, list(CALIBRATION_TEXTS), max_length), pad_id_of(tokenizer))
@@ -71,14 +71,15 @@ def input_absmax(graph, tokenizer, max_length: int = 128) -> dict[str, np.ndarra
             for name, values in zip(inputs, session.run(inputs, feeds), strict=True)}
 
 
-def split_outlier_channels(graph, tokenizer, threshold: float) -> int:
+def split_outlier_channels(graph, tokenizer, threshold: float, keep_fp32: str = "") -> int:
     """Rewrite `graph` (an onnx ModelProto, in place) so each split MatMul takes its outlier channels as copies;
-    returns the number of channels added over all of them."""
-    absmax = input_absmax(graph, tokenizer)
+    returns the number of channels added over all of them. MatMuls whose names match `keep_fp32` (left in fp32 by the
+    quantisation, `Int8Settings.keep_fp32`) are not split: fp32 needs no split."""
+    absmax = input_absmax(graph, tokenizer, keep_fp32)
     weights = {initializer.name: initializer for initializer in graph.graph.initializer}
     nodes, replaced, added = [], set(), 0
     for node in graph.graph.node:
-        copies = copies_per_channel(absmax[node.input[0]], threshold) if _is_split(node) else None
+        copies = copies_per_channel(absmax[node.input[0]], threshold) if _is_split(node, keep_fp32) else None
         if copies is None or copies.max() == 1 or node.input[1] not in weights:
             nodes.append(node)
             continue
@@ -114,15 +115,6 @@ def _fed_as_copies(graph, node, weight, copies: np.ndarray) -> list:
             helper.make_node("MatMul", [name + "input", name + "weight"], list(node.output), name=node.name)]
 
 
-def write_split_graph(fp32: Path, path: Path, tokenizer, threshold: float) -> int:
-    """`split_outlier_channels` of the graph file `fp32`, written to `path`; the number of channels added."""
-    import onnx
-
-    graph = onnx.load(str(fp32))
-    added = split_outlier_channels(graph, tokenizer, threshold)
-    onnx.save(graph, str(path))
-    return added
-
-
-def _is_split(node) -> bool:
-    return node.op_type == "MatMul" and re.search(SPLIT_INPUTS, node.name) is not None
+def _is_split(node, keep_fp32: str) -> bool:
+    return (node.op_type == "MatMul" and re.search(SPLIT_INPUTS, node.name) is not None
+            and not (keep_fp32 and re.search(keep_fp32, node.name)))

@@ -40,21 +40,6 @@ def test_int8_is_a_quarter_of_the_size_and_close_to_the_torch_model(classifier_d
     assert np.abs(predicted.probabilities - torch_probabilities(classifier_dir, TEXTS)).max() < 0.05
 
 
-@pytest.mark.parametrize(("head", "encoder"), [("classifier_dir", "bert"), ("mean_classifier_dir", "encoder")])
-def test_int8_leaves_exactly_the_feed_forward_output_of_each_layer_in_fp32(head, encoder, request, tmp_path):
-    import onnx
-
-    classifier_dir = request.getfixturevalue(head)
-    model = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU)
-    graph = onnx.load(str(model.path)).graph
-    weights = {initializer.name for initializer in graph.initializer}
-    fp32 = sorted(node.name for node in graph.node if node.op_type in ("MatMul", "Gemm") and weights & set(node.input))
-    layers = load_classifier_dir(str(classifier_dir)).base_model.config.num_hidden_layers
-    assert fp32 == sorted(f"/model/{encoder}/encoder/layer.{i}/output/dense/MatMul" for i in range(layers))
-    kinds = [node.op_type for node in graph.node]
-    assert kinds.count("QAttention") == layers and "MatMulInteger" in kinds  # the rest is int8
-
-
 def test_each_model_is_exported_once_and_a_retrained_one_again(classifier_dir, tmp_path):
     first = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU).path
     written = first.stat().st_mtime_ns

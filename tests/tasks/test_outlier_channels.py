@@ -92,12 +92,14 @@ def test_splitting_brings_int8_closer_to_fp32_when_one_channel_dwarfs_the_rest(o
     first = "/model/bert/encoder/layer.0/intermediate/dense/MatMul_output_0"  # the first feed-forward projection
     reference = logits(path, outlier_dir, first)
     errors = {}
-    for threshold in (0.0, INT8.split_outliers):
-        int8 = tmp_path / f"split-{threshold}.int8.onnx"
-        settings = dataclasses.replace(INT8, split_outliers=threshold)
-        quantise(path, int8, settings, tokenizer=load_tokenizer(str(outlier_dir)))
-        errors[threshold] = float(np.abs(logits(int8, outlier_dir, first) - reference).mean())
-    assert errors[INT8.split_outliers] < errors[0.0] / 2, errors
+    for per_token in (False, True):  # one scale per call; per token, each token's scale still set by the outlier
+        for threshold in (0.0, INT8.split_outliers):
+            int8 = tmp_path / f"split-{threshold}-{per_token}.int8.onnx"
+            settings = dataclasses.replace(INT8, split_outliers=threshold, per_token=per_token)
+            quantise(path, int8, settings, tokenizer=load_tokenizer(str(outlier_dir)))
+            errors[per_token, threshold] = float(np.abs(logits(int8, outlier_dir, first) - reference).mean())
+    assert errors[False, INT8.split_outliers] < errors[False, 0.0] / 2, errors
+    assert errors[True, INT8.split_outliers] < errors[True, 0.0] * 0.8, errors
 
 
 def test_splitting_without_the_tokenizer_is_refused(outlier_dir, tmp_path):

@@ -1,0 +1,133 @@
+"""Per-token activation scales for ONNX Runtime's dynamic int8: each token quantised on its own range.
+
+`onnxruntime.quantization.quantize_dynamic` quantises each MatMul input with one scale per call (DynamicQuantizeLinear),
+shared by every token of every text in the call. A few tokens (in BERT-like encoders [CLS], [SEP] and punctuation)
+carry activations far above the rest, so the others get few of the 256 levels, and a text's labels depend on the
+texts it is labelled with. Per-token scales (as in LLM.int8() and ZeroQuant) give each token r = max|x_token| / 127:
+x is quantised symmetrically around 128 by one per-axis QuantizeLinear over x as [tokens, channels], multiplied in
+int8 by MatMulIntegerToFloat (its scale then only the weights'), and the product is multiplied by r. The fused
+Attention node quantises its input per call inside the node, so before quantising it is taken apart into its QKV
+projection (a MatMul, quantised per token like the others) and a MultiHeadAttention node of the same heads, bias and
+mask. Measured on MiniLM (BENCHMARKS.md, "Int8 inference", rules 8-11).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+TOKEN_LEVELS = 127  # r = max|x_token| / 127: symmetric, 255 of uint8's levels around the zero point 128
+ZERO_POINT = 128
+
+
+def unfuse_attention(graph) -> int:
+    """Rewrite `graph` (an fp32 onnx ModelProto, in place) so each fused `Attention` node (ONNX Runtime's transformer
+    optimizer) is its QKV MatMul, a Split and a `MultiHeadAttention` node; returns how many. The fp32 answers do not
+    change (same weights, bias, heads and mask index)."""
+    from onnx import helper, numpy_helper
+
+    weights = {initializer.name: initializer for initializer in graph.graph.initializer}
+    nodes, count = [], 0
+    for node in graph.graph.node:
+        if node.op_type != "Attention" or node.domain != "com.microsoft" or len(node.input) < 4 or any(
+                node.input[4:]) or any(attribute.name not in ("num_heads", "mask_filter_value", "scale")
+                                       for attribute in node.attribute):  # past states, extra biases: left fused
+            nodes.append(node)
+            continue
+        source, weight, bias, mask = node.input[:4]
+        hidden = weights[weight].dims[1] // 3
+        name = node.name + "/unfused/"
+        graph.graph.initializer.append(numpy_helper.from_array(np.array([hidden] * 3, np.int64), name + "sizes"))
+        attention = helper.make_node("MultiHeadAttention", [name + "q", name + "k", name + "v", bias, mask],
+                                     list(node.output), name=name + "MultiHeadAttention", domain="com.microsoft")
+        attention.attribute.extend(node.attribute)
+        nodes += [helper.make_node("MatMul", [source, weight], [name + "qkv"], name=name + "MatMul"),
+                  helper.make_node("Split", [name + "qkv", name + "sizes"], [name + "q", name + "k", name + "v"],
+                                   name=name + "Split", axis=-1),
+                  attention]
+        count += 1
+    del graph.graph.node[:]
+    graph.graph.node.extend(nodes)
+    return count
+
+
+def per_token_scales(graph) -> int:
+    """Rewrite a `quantize_dynamic` graph (in place) so each dynamically quantised input that only MatMulInteger
+    nodes read is quantised per token; returns how many inputs. Other quantised inputs (a fused QAttention's) stay."""
+    from onnx import helper, numpy_helper
+
+    readers, writers = {}, {output: node for node in graph.graph.node for output in node.output}
+    for node in graph.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    weights = {initializer.name: initializer for initializer in graph.graph.initializer}
+    graph.graph.initializer.extend([
+        numpy_helper.from_array(np.array(1 / TOKEN_LEVELS, np.float32), "per_token/inverse_levels"),
+        numpy_helper.from_array(np.array(np.finfo(np.float32).tiny, np.float32), "per_token/smallest_scale"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "per_token/one"),
+        numpy_helper.from_array(np.array(ZERO_POINT, np.uint8), "per_token/zero_point"),
+        numpy_helper.from_array(np.array([-1], np.int64), "per_token/flat")])
+    inserted, dropped, count = {}, set(), 0
+    for node in graph.graph.node:
+        users = readers.get(node.output[0], []) if node.op_type == "DynamicQuantizeLinear" else []
+        if not users or not all(_dequantised_as_expected(user, readers, weights) for user in users):
+            continue
+        name = node.name + "/per_token/"
+        channels = weights[users[0].input[1]].dims[0]
+        graph.graph.initializer.append(numpy_helper.from_array(np.array([-1, channels], np.int64), name + "rows"))
+        inserted[node.name] = _token_quantisation(helper, node.input[0], node.output[0], name)
+        dropped.add(node.name)
+        for user in users:
+            cast = readers[user.output[0]][0]
+            rescale = readers[cast.output[0]][0]
+            scales = writers[next(name for name in rescale.input if name != cast.output[0])]  # input scale x weight's
+            weight_scale = next(name for name in scales.input if name != node.output[1])
+            zero_point = [user.input[3]] if len(user.input) > 3 and user.input[3] else []
+            product = rescale.output[0] + "/per_token/unscaled"
+            inserted[user.name] = [
+                helper.make_node("MatMulIntegerToFloat", [node.output[0], user.input[1], "per_token/one", weight_scale,
+                                                          "per_token/zero_point", *zero_point],
+                                 [product], name=user.name + "/per_token", domain="com.microsoft"),
+                helper.make_node("Mul", [product, name + "scale"], [rescale.output[0]], name=rescale.name + "/per_token")]
+            dropped |= {user.name, cast.name, rescale.name, scales.name}
+        count += 1
+    nodes = []
+    for node in graph.graph.node:
+        nodes += inserted.get(node.name, [])
+        if node.name not in dropped:
+            nodes.append(node)
+    del graph.graph.node[:]
+    graph.graph.node.extend(nodes)
+    return count
+
+
+def _dequantised_as_expected(node, readers: dict, weights: dict) -> bool:
+    """Whether `node` is what `quantize_dynamic` writes for a weight MatMul: MatMulInteger of an initializer, read
+    only by a Cast to float, read only by the Mul by the input's and weight's scales."""
+    if node.op_type != "MatMulInteger" or node.input[1] not in weights:
+        return False
+    cast = readers.get(node.output[0], [])
+    rescale = readers.get(cast[0].output[0], []) if len(cast) == 1 and cast[0].op_type == "Cast" else []
+    return len(rescale) == 1 and rescale[0].op_type == "Mul"
+
+
+def _token_quantisation(helper, source: str, quantised: str, name: str) -> list:
+    """The nodes that write `quantised` (uint8, zero point 128) and `name + "scale"` (r per token, [..., 1]) from the
+    fp32 `source`: r = max(max x, -min x) / 127 over the channels, and x / r rounded by a per-axis QuantizeLinear."""
+    return [
+        helper.make_node("ReduceMax", [source], [name + "max"], name=name + "ReduceMax", axes=[-1], keepdims=1),
+        helper.make_node("ReduceMin", [source], [name + "min"], name=name + "ReduceMin", axes=[-1], keepdims=1),
+        helper.make_node("Neg", [name + "min"], [name + "negated_min"], name=name + "Neg"),
+        helper.make_node("Max", [name + "max", name + "negated_min", "per_token/smallest_scale"], [name + "absmax"],
+                         name=name + "Max"),
+        helper.make_node("Mul", [name + "absmax", "per_token/inverse_levels"], [name + "scale"], name=name + "Scale"),
+        # one scale per token: x as [tokens, channels], quantised along axis 0 (the Reshapes copy nothing)
+        helper.make_node("Shape", [source], [name + "shape"], name=name + "Shape"),
+        helper.make_node("Reshape", [source, name + "rows"], [name + "rows_of_x"], name=name + "Reshape"),
+        helper.make_node("Reshape", [name + "scale", "per_token/flat"], [name + "token_scales"],
+                         name=name + "ReshapeScale"),
+        helper.make_node("Shape", [name + "token_scales"], [name + "tokens"], name=name + "Tokens"),
+        helper.make_node("Expand", ["per_token/zero_point", name + "tokens"], [name + "zero_points"],
+                         name=name + "ZeroPoints"),
+        helper.make_node("QuantizeLinear", [name + "rows_of_x", name + "token_scales", name + "zero_points"],
+                         [name + "rows_quantised"], name=name + "QuantizeLinear", axis=0),
+        helper.make_node("Reshape", [name + "rows_quantised", name + "shape"], [quantised], name=name + "ReshapeBack")]
