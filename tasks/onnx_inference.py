@@ -3,9 +3,10 @@
 `inference.backend` picks what labels texts in evaluation and `adaptflow predict`: `torch` (the engine), `onnx`
 (the same fp32 graph in ONNX Runtime) or `onnx-int8` (its weights quantised dynamically to int8 by
 `onnxruntime.quantization`); `auto` is `torch` on a GPU or a CPU with native bf16 and `onnx-int8` on a CPU without
-(BENCHMARKS.md: on such a CPU int8 ran MiniLM at 4.3x the naive loop; with native bf16 on AMX, torch's bf16 is twice
-as fast as int8). The export traces eager attention and, for BERT-like encoders, is fused by ONNX Runtime's
-transformer optimizer, which made int8 1.4x faster; before int8, the feed-forward projections' outlier input
+(BENCHMARKS.md: on such a CPU int8 ran MiniLM at 4.3x the naive loop; with native bf16 on AMX, torch's bf16 is
+faster than int8: 4.9x against 3.5x the naive loop). The export traces eager attention and, for BERT-like encoders,
+is fused by ONNX Runtime's transformer optimizer, which made int8 1.4x faster (int8 takes the fused attention apart
+again for its QKV projection, and keeps the other fusions); before int8, the feed-forward projections' outlier input
 channels are split into copies that one int8 scale fits (`tasks.outlier_channels`), and every int8 MatMul quantises
 its input with one scale per token, not per call (`tasks.token_scales`). Exports are cached under
 `inference.cache_dir` by a hash of the weights and config, so each model is exported once. An `OnnxClassifier`
@@ -70,8 +71,8 @@ QUANTISABLE = ("MatMul", "Attention", "EmbedLayerNormalization")  # what a fused
 # channels split at 8x the median. Rule 11 (2026-12-05, a fair dev sample of 1,000 texts per pair): per-token
 # activation scales on every int8 MatMul, the attention's QKV projection included, and the feed-forward output
 # projection in int8 too (its input's outlier channel split at 8x as well): 99.62 % agreement (worst pair 99.4 %)
-# against 99.42 % (99.1 %) for rule 7's graph, in 0.94x its time. The names are BERT's and RoBERTa's; other
-# architectures get per-token scales on every MatMul and no split.
+# against 99.42 % (99.1 %) for rule 7's graph, in 0.94x its time. Every architecture gets per-token scales on
+# every weight MatMul; the split reaches the encoders that name their layers as BERT does (SPLIT_INPUTS).
 INT8 = Int8Settings(weight_type="QInt8", per_channel=True, keep_fp32="", split_outliers=8.0, per_token=True)
 # The int8 graph labels at most this many texts per ONNX Runtime call, each call's texts padded only to their own
 # longest; the evaluation's batches (`evaluation.batch_size`) are split to it. Chosen by round 4's rule on the same
@@ -141,6 +142,13 @@ def quantise(fp32: Path, path: Path, settings: Int8Settings = INT8, tokenizer=No
 
         quantised = onnx.load(str(path))
         per_token_scales(quantised)
+        left = sum(1 for node in quantised.graph.node if node.op_type == "MatMulInteger")
+        if left:
+            import onnxruntime
+
+            raise ModelError(f"{fp32}: {left} int8 MatMuls could not be given per-token scales: onnxruntime "
+                             f"{onnxruntime.__version__}'s quantize_dynamic wrote a graph tasks.token_scales does not "
+                             "know; use inference.backend onnx or torch, or the onnxruntime version in constraints.txt")
         onnx.save(quantised, str(path))
 
 
@@ -149,9 +157,11 @@ def weights_digest(model_dir: Path) -> str:
     from tasks import outlier_channels, token_scales
 
     split = (outlier_channels.SPLIT_INPUTS, outlier_channels.MAX_COPIES, outlier_channels.CALIBRATION_TEXTS)
+    import onnxruntime
+
     tokens = (token_scales.TOKEN_LEVELS, token_scales.ZERO_POINT)
-    digest = hashlib.sha256(
-        f"opset {OPSET}, {INT8}, {split}, {tokens}, eager attention, fused {sorted(FUSED_ENCODERS)}".encode())
+    digest = hashlib.sha256(f"opset {OPSET}, {INT8}, {split}, {tokens}, eager attention, fused "
+                            f"{sorted(FUSED_ENCODERS)}, onnxruntime {onnxruntime.__version__}".encode())
     for name in ("config.json", "model.safetensors"):
         path = Path(model_dir) / name
         if not path.is_file():

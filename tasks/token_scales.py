@@ -51,12 +51,14 @@ def unfuse_attention(graph) -> int:
 
 
 def per_token_scales(graph) -> int:
-    """Rewrite a `quantize_dynamic` graph (in place) so each dynamically quantised input that only MatMulInteger
-    nodes read is quantised per token; returns how many inputs. Other quantised inputs (a fused QAttention's) stay."""
+    """Rewrite a `quantize_dynamic` graph (in place) so each dynamically quantised input that only weight
+    MatMulIntegers read is quantised per token; returns how many inputs. Other quantised inputs (a fused QAttention's)
+    stay, and so does any MatMulInteger whose dequantisation is not the Cast and Mul that quantize_dynamic writes."""
     from onnx import helper, numpy_helper
 
-    readers, writers = {}, {output: node for node in graph.graph.node for output in node.output}
-    for node in graph.graph.node:
+    original = list(graph.graph.node)  # held, so that id() names each node for the whole rewrite
+    readers, writers = {}, {output: node for node in original for output in node.output}
+    for node in original:
         for name in node.input:
             readers.setdefault(name, []).append(node)
     weights = {initializer.name: initializer for initializer in graph.graph.initializer}
@@ -65,61 +67,85 @@ def per_token_scales(graph) -> int:
         numpy_helper.from_array(np.array(np.finfo(np.float32).tiny, np.float32), "per_token/smallest_scale"),
         numpy_helper.from_array(np.array(1.0, np.float32), "per_token/one"),
         numpy_helper.from_array(np.array(ZERO_POINT, np.uint8), "per_token/zero_point"),
-        numpy_helper.from_array(np.array([-1], np.int64), "per_token/flat")])
-    inserted, dropped, count = {}, set(), 0
-    for node in graph.graph.node:
-        users = readers.get(node.output[0], []) if node.op_type == "DynamicQuantizeLinear" else []
-        if not users or not all(_dequantised_as_expected(user, readers, weights) for user in users):
+        numpy_helper.from_array(np.array([-1], np.int64), "per_token/flat"),
+        numpy_helper.from_array(np.array([-1], np.int64), "per_token/last_axis")])
+    inserted, dropped, count = {}, set(), 0  # by id(): quantize_dynamic may leave nodes unnamed
+    for node in original:
+        if node.op_type != "DynamicQuantizeLinear":
             continue
-        name = node.name + "/per_token/"
-        channels = weights[users[0].input[1]].dims[0]
+        chains = [_dequantisation(user, node, readers, writers, weights) for user in readers.get(node.output[0], [])]
+        replaced = {id(part) for chain in chains if chain for part in chain[:4]}
+        if not chains or not all(chains) or any(id(reader) not in replaced for output in node.output[1:]
+                                                for reader in readers.get(output, [])):
+            continue
+        name = (node.name or node.output[0]) + "/per_token/"
+        channels = weights[chains[0][0].input[1]].dims[0]
         graph.graph.initializer.append(numpy_helper.from_array(np.array([-1, channels], np.int64), name + "rows"))
-        inserted[node.name] = _token_quantisation(helper, node.input[0], node.output[0], name)
-        dropped.add(node.name)
-        for user in users:
-            cast = readers[user.output[0]][0]
-            rescale = readers[cast.output[0]][0]
-            scales = writers[next(name for name in rescale.input if name != cast.output[0])]  # input scale x weight's
-            weight_scale = next(name for name in scales.input if name != node.output[1])
-            zero_point = [user.input[3]] if len(user.input) > 3 and user.input[3] else []
+        inserted[id(node)] = _token_quantisation(helper, node.input[0], node.output[0], name, opset(graph))
+        dropped |= {id(node)} | replaced
+        for matmul, _, rescale, _, weight_scale in chains:
+            zero_point = [matmul.input[3]] if len(matmul.input) > 3 and matmul.input[3] else []
             product = rescale.output[0] + "/per_token/unscaled"
-            inserted[user.name] = [
-                helper.make_node("MatMulIntegerToFloat", [node.output[0], user.input[1], "per_token/one", weight_scale,
-                                                          "per_token/zero_point", *zero_point],
-                                 [product], name=user.name + "/per_token", domain="com.microsoft"),
-                helper.make_node("Mul", [product, name + "scale"], [rescale.output[0]], name=rescale.name + "/per_token")]
-            dropped |= {user.name, cast.name, rescale.name, scales.name}
+            inserted[id(matmul)] = [
+                helper.make_node("MatMulIntegerToFloat", [node.output[0], matmul.input[1], "per_token/one",
+                                                          weight_scale, "per_token/zero_point", *zero_point],
+                                 [product], name=product + "/MatMulIntegerToFloat", domain="com.microsoft"),
+                helper.make_node("Mul", [product, name + "scale"], [rescale.output[0]], name=product + "/Mul")]
         count += 1
     nodes = []
-    for node in graph.graph.node:
-        nodes += inserted.get(node.name, [])
-        if node.name not in dropped:
+    for node in original:
+        nodes += inserted.get(id(node), [])
+        if id(node) not in dropped:
             nodes.append(node)
     del graph.graph.node[:]
     graph.graph.node.extend(nodes)
     return count
 
 
-def _dequantised_as_expected(node, readers: dict, weights: dict) -> bool:
-    """Whether `node` is what `quantize_dynamic` writes for a weight MatMul: MatMulInteger of an initializer, read
-    only by a Cast to float, read only by the Mul by the input's and weight's scales."""
+def _dequantisation(node, quantiser, readers: dict, writers: dict, weights: dict) -> tuple | None:
+    """(MatMulInteger, Cast, Mul, scales Mul, weight scale name) where `node` is what `quantize_dynamic` writes for a
+    weight MatMul of `quantiser`'s output: a MatMulInteger of an initializer, read only by a Cast to float, read only
+    by a Mul by the product of the input's scale and the weight's; None for anything else."""
     if node.op_type != "MatMulInteger" or node.input[1] not in weights:
-        return False
+        return None
     cast = readers.get(node.output[0], [])
-    rescale = readers.get(cast[0].output[0], []) if len(cast) == 1 and cast[0].op_type == "Cast" else []
-    return len(rescale) == 1 and rescale[0].op_type == "Mul"
+    if len(cast) != 1 or cast[0].op_type != "Cast":
+        return None
+    rescale = readers.get(cast[0].output[0], [])
+    if len(rescale) != 1 or rescale[0].op_type != "Mul":
+        return None
+    scales = writers.get(next((name for name in rescale[0].input if name != cast[0].output[0]), ""))
+    if scales is None or scales.op_type != "Mul" or quantiser.output[1] not in scales.input:
+        return None
+    weight_scale = next((name for name in scales.input if name != quantiser.output[1]), None)
+    if weight_scale is None or len(readers.get(scales.output[0], [])) != 1:
+        return None
+    return node, cast[0], rescale[0], scales, weight_scale
 
 
-def _token_quantisation(helper, source: str, quantised: str, name: str) -> list:
+def opset(graph) -> int:
+    """The graph's version of the default ONNX domain."""
+    return next(entry.version for entry in graph.opset_import if entry.domain in ("", "ai.onnx"))
+
+
+def _token_quantisation(helper, source: str, quantised: str, name: str, version: int) -> list:
     """The nodes that write `quantised` (uint8, zero point 128) and `name + "scale"` (r per token, [..., 1]) from the
-    fp32 `source`: r = max(max x, -min x) / 127 over the channels, and x / r rounded by a per-axis QuantizeLinear."""
+    fp32 `source`: r = max(max x, -min x) / 127 over the channels, at least float32's smallest normal number (an
+    all-zero token stays 0, not 0 / 0), and x / r rounded by a per-axis QuantizeLinear."""
+    # ReduceMax/ReduceMin take their axes as an attribute up to opset 17 and as an input from opset 18
+    axes = {"axes": [-1]} if version < 18 else {}
+    over_channels = [] if version < 18 else ["per_token/last_axis"]
     return [
-        helper.make_node("ReduceMax", [source], [name + "max"], name=name + "ReduceMax", axes=[-1], keepdims=1),
-        helper.make_node("ReduceMin", [source], [name + "min"], name=name + "ReduceMin", axes=[-1], keepdims=1),
+        helper.make_node("ReduceMax", [source, *over_channels], [name + "max"], name=name + "ReduceMax", keepdims=1,
+                         **axes),
+        helper.make_node("ReduceMin", [source, *over_channels], [name + "min"], name=name + "ReduceMin", keepdims=1,
+                         **axes),
         helper.make_node("Neg", [name + "min"], [name + "negated_min"], name=name + "Neg"),
-        helper.make_node("Max", [name + "max", name + "negated_min", "per_token/smallest_scale"], [name + "absmax"],
-                         name=name + "Max"),
-        helper.make_node("Mul", [name + "absmax", "per_token/inverse_levels"], [name + "scale"], name=name + "Scale"),
+        helper.make_node("Max", [name + "max", name + "negated_min"], [name + "absmax"], name=name + "Max"),
+        helper.make_node("Mul", [name + "absmax", "per_token/inverse_levels"], [name + "unfloored_scale"],
+                         name=name + "Scale"),
+        helper.make_node("Max", [name + "unfloored_scale", "per_token/smallest_scale"], [name + "scale"],
+                         name=name + "Floor"),
         # one scale per token: x as [tokens, channels], quantised along axis 0 (the Reshapes copy nothing)
         helper.make_node("Shape", [source], [name + "shape"], name=name + "Shape"),
         helper.make_node("Reshape", [source, name + "rows"], [name + "rows_of_x"], name=name + "Reshape"),

@@ -52,8 +52,8 @@ def test_the_fused_attention_taken_apart_gives_the_same_fp32_answers(classifier_
     assert np.abs(logits(graph, classifier_dir) - logits(path, classifier_dir)).max() < 1e-5
 
 
-@pytest.mark.parametrize("head", ["classifier_dir", "mean_classifier_dir"])  # fused BERT; an encoder left unfused
-def test_every_int8_matmul_input_is_quantised_per_token(head, request, tmp_path):
+@pytest.mark.parametrize("head", ["classifier_dir", "mean_classifier_dir"])  # [CLS] pooler, mean of the tokens
+def test_every_weight_matmuls_input_is_quantised_per_token(head, request, tmp_path):
     model_dir = request.getfixturevalue(head)
     fp32 = onnx.load(str(fp32_graph(model_dir, tmp_path)))
     weights = {initializer.name for initializer in fp32.graph.initializer}
@@ -75,14 +75,14 @@ def test_a_texts_int8_answers_do_not_depend_on_the_texts_beside_it(classifier_di
     assert changes[True] < 1e-6 and changes[False] > 5e-5, changes  # one scale per call: the neighbours count
 
 
-def one_matmul(path, weight: np.ndarray) -> None:
+def one_matmul(path, weight: np.ndarray, opset: int = 17) -> None:
     """A graph of one projection, x [texts, tokens, channels] -> x @ weight, written to `path`."""
     graph = onnx.helper.make_graph(
         [onnx.helper.make_node("MatMul", ["x", "weight"], ["y"], name="projection/MatMul")], "one-matmul",
         [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["texts", "tokens", weight.shape[0]])],
         [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
         [onnx.numpy_helper.from_array(weight, "weight")])
-    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)]), str(path))
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", opset)]), str(path))
 
 
 def test_one_loud_token_no_longer_coarsens_the_other_tokens(tmp_path):
@@ -100,6 +100,20 @@ def test_one_loud_token_no_longer_coarsens_the_other_tokens(tmp_path):
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         errors[per_token] = float(np.abs(session.run(["y"], {"x": x})[0] - x @ weight)[quiet].mean())
     assert errors[True] < errors[False] / 20, errors  # per call: the quiet tokens get a hundredth of the levels
+
+
+@pytest.mark.parametrize("opset", [17, 18])  # ReduceMax's axes: an attribute up to 17, an input from 18
+def test_a_silent_token_gets_zeros_not_nan_in_either_opset(opset, tmp_path):
+    generator = np.random.default_rng(1)
+    weight = generator.normal(size=(32, 8)).astype(np.float32)
+    x = generator.normal(size=(1, 4, 32)).astype(np.float32)
+    x[0, 2] = 0.0  # a token whose activations are all zero: its scale must not be 0
+    one_matmul(tmp_path / "fp32.onnx", weight, opset)
+    quantise(tmp_path / "fp32.onnx", tmp_path / "int8.onnx", dataclasses.replace(INT8, split_outliers=0.0))
+    y = onnxruntime.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"]).run(
+        ["y"], {"x": x})[0]
+    assert np.array_equal(y[0, 2], np.zeros(8, np.float32))
+    assert np.abs(y - x @ weight).max() < 0.1  # the other tokens: int8 close to the product
 
 
 def test_an_input_that_is_not_only_read_by_matmuls_keeps_its_scale_per_call(classifier_dir, tmp_path):
