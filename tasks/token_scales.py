@@ -62,13 +62,6 @@ def per_token_scales(graph) -> int:
         for name in node.input:
             readers.setdefault(name, []).append(node)
     weights = {initializer.name: initializer for initializer in graph.graph.initializer}
-    graph.graph.initializer.extend([
-        numpy_helper.from_array(np.array(1 / TOKEN_LEVELS, np.float32), "per_token/inverse_levels"),
-        numpy_helper.from_array(np.array(np.finfo(np.float32).tiny, np.float32), "per_token/smallest_scale"),
-        numpy_helper.from_array(np.array(1.0, np.float32), "per_token/one"),
-        numpy_helper.from_array(np.array(ZERO_POINT, np.uint8), "per_token/zero_point"),
-        numpy_helper.from_array(np.array([-1], np.int64), "per_token/flat"),
-        numpy_helper.from_array(np.array([-1], np.int64), "per_token/last_axis")])
     inserted, dropped, count = {}, set(), 0  # by id(): quantize_dynamic may leave nodes unnamed
     for node in original:
         if node.op_type != "DynamicQuantizeLinear":
@@ -92,6 +85,14 @@ def per_token_scales(graph) -> int:
                                  [product], name=product + "/MatMulIntegerToFloat", domain="com.microsoft"),
                 helper.make_node("Mul", [product, name + "scale"], [rescale.output[0]], name=product + "/Mul")]
         count += 1
+    if count:  # the constants the new nodes share; none that no node reads (ONNX Runtime warns of those at each load)
+        shared = {"per_token/inverse_levels": np.array(1 / TOKEN_LEVELS, np.float32),
+                  "per_token/smallest_scale": np.array(np.finfo(np.float32).tiny, np.float32),
+                  "per_token/one": np.array(1.0, np.float32), "per_token/zero_point": np.array(ZERO_POINT, np.uint8),
+                  "per_token/flat": np.array([-1], np.int64)}
+        if opset(graph) >= 18:
+            shared["per_token/last_axis"] = np.array([-1], np.int64)
+        graph.graph.initializer.extend(numpy_helper.from_array(value, name) for name, value in shared.items())
     nodes = []
     for node in original:
         nodes += inserted.get(id(node), [])

@@ -125,3 +125,10 @@ def test_an_input_that_is_not_only_read_by_matmuls_keeps_its_scale_per_call(clas
     assert before > 0 and kinds.count("QAttention") == before
     assert kinds.count("DynamicQuantizeLinear") == before  # each QAttention's input, and nothing else
     assert np.isfinite(logits(graph, classifier_dir)).all()
+
+
+def test_the_int8_export_has_no_initializer_that_no_node_reads(classifier_dir, tmp_path):
+    # ONNX Runtime warns of each such initializer whenever the model loads: in `predict`, the evaluation, the server
+    graph = onnx.load(str(load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU).path))
+    read = {name for node in graph.graph.node for name in node.input}
+    assert [initializer.name for initializer in graph.graph.initializer if initializer.name not in read] == []
