@@ -96,8 +96,8 @@ TRAIN_VARIANTS = {
 }
 # name -> precision; all but naive go through the engine's sorted, dynamically padded `inference_mode` batches;
 # onnx-int8 is the engine's model exported to ONNX and quantised to int8 (tasks.onnx_inference), in ONNX Runtime;
-# onnx-int8-unfused is the export until 2026-12-05 (the sdpa kernel's trace, no fusions), quantised as then: INT8
-# without the outlier split (which the run of 2026-12-05, latest, applied to it too)
+# onnx-int8-unfused is the export until 2026-12-05 (the sdpa kernel's trace, no fusions), quantised as then
+# (UNFUSED_INT8)
 INFER_VARIANTS = {"naive": "fp32", "dynamic_padding": "fp32", "engine": "auto", "onnx-int8": "fp32",
                   "onnx-int8-unfused": "fp32"}
 ONNX_VARIANTS = ("onnx-int8", "onnx-int8-unfused")  # measured on every CPU run

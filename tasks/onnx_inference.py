@@ -128,37 +128,46 @@ def quantise(fp32: Path, path: Path, settings: Int8Settings = INT8, tokenizer=No
 
         unfuse_attention(graph)
     prepared = Path(path).with_name(Path(path).stem + ".prepared.onnx")
+    per_call = Path(path).with_name(Path(path).stem + ".per_call.onnx") if settings.per_token else Path(path)
     onnx.save(graph, str(prepared))
     try:
         # the fused nodes are ONNX Runtime's own (com.microsoft), which onnx's shape inference does not type: their
         # outputs are fp32 tensors
-        quantize_dynamic(prepared, path, weight_type=QuantType[settings.weight_type], per_channel=settings.per_channel,
-                         nodes_to_exclude=settings.excluded(graph),
+        quantize_dynamic(prepared, per_call, weight_type=QuantType[settings.weight_type],
+                         per_channel=settings.per_channel, nodes_to_exclude=settings.excluded(graph),
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        if settings.per_token:  # `path` is written only once the per-token graph is whole
+            _write_per_token(per_call, path, fp32)
     finally:
         prepared.unlink(missing_ok=True)
-    if settings.per_token:
-        from tasks.token_scales import per_token_scales
+        if per_call != Path(path):
+            per_call.unlink(missing_ok=True)
 
-        quantised = onnx.load(str(path))
-        per_token_scales(quantised)
-        left = sum(1 for node in quantised.graph.node if node.op_type == "MatMulInteger")
-        if left:
-            import onnxruntime
 
-            raise ModelError(f"{fp32}: {left} int8 MatMuls could not be given per-token scales: onnxruntime "
-                             f"{onnxruntime.__version__}'s quantize_dynamic wrote a graph tasks.token_scales does not "
-                             "know; use inference.backend onnx or torch, or the onnxruntime version in constraints.txt")
-        onnx.save(quantised, str(path))
+def _write_per_token(per_call: Path, path: Path, fp32: Path) -> None:
+    import onnx
+
+    from tasks.token_scales import per_token_scales
+
+    quantised = onnx.load(str(per_call))
+    per_token_scales(quantised)
+    left = sum(1 for node in quantised.graph.node if node.op_type == "MatMulInteger")
+    if left:
+        import onnxruntime
+
+        raise ModelError(f"{fp32}: {left} int8 MatMuls could not be given per-token scales: onnxruntime "
+                         f"{onnxruntime.__version__}'s quantize_dynamic wrote a graph tasks.token_scales does not "
+                         "know; use inference.backend onnx or torch, or the onnxruntime version in constraints.txt")
+    onnx.save(quantised, str(path))
 
 
 def weights_digest(model_dir: Path) -> str:
     """A short hash of a saved model's weights and config, and of the export settings (what decides its ONNX export)."""
+    import onnxruntime
+
     from tasks import outlier_channels, token_scales
 
     split = (outlier_channels.SPLIT_INPUTS, outlier_channels.MAX_COPIES, outlier_channels.CALIBRATION_TEXTS)
-    import onnxruntime
-
     tokens = (token_scales.TOKEN_LEVELS, token_scales.ZERO_POINT)
     digest = hashlib.sha256(f"opset {OPSET}, {INT8}, {split}, {tokens}, eager attention, fused "
                             f"{sorted(FUSED_ENCODERS)}, onnxruntime {onnxruntime.__version__}".encode())
