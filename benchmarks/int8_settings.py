@@ -1,7 +1,8 @@
 """Which dynamic-int8 settings keep the fp32 model's labels, chosen without the test sets: each variant's agreement
 with the fp32 torch model on unlabelled target texts of the six ordered pairs.
 
-    python benchmarks/int8_settings.py --data ../shared/data/amazon-msd --json int8-settings.json [--texts 1000]
+    python benchmarks/int8_settings.py --data ../shared/data/amazon-msd --json int8-settings.json [--texts 1000] \
+        [--variants K,L]
 
 Uses the source-only models that `int8_accuracy.py` trains (`--work`, default `benchmarks/.int8-work`; run that
 first). `tasks.onnx_inference.INT8` and the export are chosen from the variants here by a rule stated before
@@ -57,8 +58,14 @@ VARIANTS = {
     # rule 11 (2026-12-05): J with per-token activation scales on every int8 MatMul, the attention's QKV projection
     # included (tasks.token_scales), and the feed-forward output projection in int8 too, its input split at 8x as
     # well; K is the shipped INT8. Rules 8-10's variants were probes on the way there (BENCHMARKS.md).
-    "K J, per-token scales, FFN output int8 (shipped)": ("eager", True, Int8Settings("QInt8", True, "", 8.0, True)),
+    "K J, per-token scales, FFN output int8 (the shipped graph)": ("eager", True, Int8Settings(
+        "QInt8", True, "", 8.0, True)),
+    # rule 12 (2026-12-05): K, with the texts whose two likeliest labels are closer than 0.10 labelled again by the
+    # fp32 graph of the same export (RECHECKED; inference.int8_recheck, shipped)
+    "L K, close calls (gap under 0.10) re-checked by the fp32 graph (shipped)": ("eager", True, Int8Settings(
+        "QInt8", True, "", 8.0, True)),
 }
+RECHECKED = {"L K, close calls (gap under 0.10) re-checked by the fp32 graph (shipped)": 0.10}  # others: int8 alone
 
 
 def digest(settings: Int8Settings) -> str:
@@ -89,7 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--texts", type=int, default=1000, help="unlabelled target texts per pair")
     parser.add_argument("--json", type=Path, help="rewritten after every pair; pairs it holds already are kept")
     parser.add_argument("--sources", default=",".join(DOMAINS), help="source domains to score (comma-separated)")
+    parser.add_argument("--variants", default=",".join(name.split()[0] for name in VARIANTS),
+                        help="the variants' letters to score (comma-separated; default all)")
     args = parser.parse_args(argv)
+    variants = {name: VARIANTS[name] for name in VARIANTS if name.split()[0] in args.variants.split(",")}
+    if not variants:
+        print(f"int8 settings: --variants {args.variants}: name some of "
+              f"{','.join(name.split()[0] for name in VARIANTS)}", file=sys.stderr)
+        return 1
     figures: dict = {"texts": args.texts, "sample": SAMPLE, "texts_per_run": INT8_BATCH, "pairs": {}}
     if args.json and args.json.is_file():
         figures = json.loads(args.json.read_text(encoding="utf-8"))
@@ -105,25 +119,28 @@ def main(argv: list[str] | None = None) -> int:
         variants_dir = args.work / "int8-settings" / source
         variants_dir.mkdir(parents=True, exist_ok=True)
         graphs = {}
-        for attention, fuse, _ in VARIANTS.values():
+        for attention, fuse, _ in variants.values():
             graphs[attention, fuse] = variants_dir / f"model-{attention}{'-fused' if fuse else ''}.onnx"
             if not graphs[attention, fuse].is_file():
                 _export(model_dir, graphs[attention, fuse], attention, fuse)
         tokenizer, model = load_tokenizer(str(model_dir)), load_classifier_dir(str(model_dir)).float().eval()
         for target in (domain for domain in DOMAINS if domain != source):
-            if set(figures["pairs"].get(f"{source}->{target}", {})) == set(VARIANTS):
+            if set(figures["pairs"].get(f"{source}->{target}", {})) >= set(variants):
                 continue
             config = pair_config(args.data, source, target, "full", 0, args.work / f"{source}-{target}")
             texts = dev_sample(load_roles(config.data, config.split).target_unlabeled["text"].tolist(), args.texts)
             reference = predict(model, tokenizer, texts, config.model.max_length, 64, "fp32").labels
             row = dict(figures["pairs"].get(f"{source}->{target}", {}))
-            for name, (attention, fuse, settings) in VARIANTS.items():
+            for name, (attention, fuse, settings) in variants.items():
                 if name in row:  # measured by an earlier run of this script
                     continue
                 fp32 = graphs[attention, fuse]
                 variant = variants_dir / f"variant-{fp32.stem}-{digest(settings)}.onnx"
                 graph = quantised(fp32, settings, variant, tokenizer)
-                session = OnnxClassifier(graph, model.config, texts_per_run=INT8_BATCH)  # as shipped
+                margin = RECHECKED.get(name, 0.0)
+                recheck = OnnxClassifier(fp32, model.config) if margin else None
+                session = OnnxClassifier(graph, model.config, texts_per_run=INT8_BATCH,  # as shipped
+                                         recheck=recheck, margin=margin)
                 started = time.perf_counter()
                 labels = predict(session, tokenizer, texts, config.model.max_length, 64, "fp32").labels
                 row[name] = {"agreement": round(float(np.mean(np.array(labels) == np.array(reference))), 4),

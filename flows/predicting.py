@@ -39,7 +39,8 @@ def predict_file(model_uri: str, input_path: Path, output_path: Path | None, con
     else:
         device, precision = placement(config.train)
         backend = resolve_backend(config.inference.backend, device, precision)
-        model = load_for_inference(Path(model_uri), None, backend, config.inference.cache_dir, device)
+        model = load_for_inference(Path(model_uri), None, backend, config.inference.cache_dir, device,
+                                   config.inference.int8_recheck)
         predicted = predict(model, load_tokenizer(model_uri), texts, config.model.max_length,
                             config.evaluation.batch_size, precision)
         labels, scores = predicted.labels, predicted.scores

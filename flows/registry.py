@@ -69,10 +69,13 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], ba
     signature = infer_signature(example, pd.DataFrame({"label": ["label"], "score": [0.5]}))
     settings = {"max_length": config.model.max_length, "batch_size": config.evaluation.batch_size,
                 "backend": config.inference.backend, "precision": config.train.precision,
-                "int8_batch_size": INT8_BATCH}  # texts per ONNX Runtime call, as the evaluation's int8 labelling
+                "int8_batch_size": INT8_BATCH,  # texts per ONNX Runtime call, as the evaluation's int8 labelling
+                "int8_recheck": config.inference.int8_recheck}  # its close calls labelled by the fp32 graph
     artifacts = {"model_dir": str(model_dir)}
     if backend != "torch":
         artifacts["onnx_int8"] = str(exported(model_dir, config.inference.cache_dir, True))
+        if config.inference.int8_recheck > 0:  # exported beside the int8 graph, before it
+            artifacts["onnx_fp32"] = str(Path(artifacts["onnx_int8"]).with_name("model.onnx"))
     save = functools.partial(mlflow.pyfunc.save_model, python_model=importlib.util.find_spec("tasks.serving").origin,
                              artifacts=artifacts, signature=signature, input_example=example, model_config=settings,
                              pip_requirements=_requirements(),

@@ -8,7 +8,8 @@ faster than int8: 4.9x against 3.5x the naive loop). The export traces eager att
 is fused by ONNX Runtime's transformer optimizer, which made int8 1.4x faster (int8 takes the fused attention apart
 again for its QKV projection, and keeps the other fusions); before int8, the feed-forward projections' outlier input
 channels are split into copies that one int8 scale fits (`tasks.outlier_channels`), and every int8 MatMul quantises
-its input with one scale per token, not per call (`tasks.token_scales`). Exports are cached under
+its input with one scale per token, not per call (`tasks.token_scales`); the texts whose two likeliest labels
+int8 puts closer than `inference.int8_recheck` are labelled again by the fp32 graph. Exports are cached under
 `inference.cache_dir` by a hash of the weights and config, so each model is exported once. An `OnnxClassifier`
 answers as the torch model does (`config`, `(**inputs).logits`), so `tasks.inference` sorts, pads and batches for
 both alike.
@@ -28,6 +29,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from tasks.config.sections import InferenceConfig
 from tasks.errors import ModelError
 
 Backend = Literal["auto", "torch", "onnx", "onnx-int8"]
@@ -81,6 +83,7 @@ INT8 = Int8Settings(weight_type="QInt8", per_channel=True, keep_fp32="", split_o
 # That was with one activation scale per call, when the batch changed int8's labels as well as its speed; with
 # per-token scales a text's labels no longer depend on the texts it is labelled with.
 INT8_BATCH = 16
+INT8_RECHECK = InferenceConfig.model_fields["int8_recheck"].default  # declared, with its measurement, in the config
 
 
 def resolve_backend(setting: Backend, device: torch.device, precision: str) -> str:
@@ -216,7 +219,8 @@ class OnnxClassifier:
 
     training = False
 
-    def __init__(self, path: Path, config, threads: int | None = None, texts_per_run: int | None = None) -> None:
+    def __init__(self, path: Path, config, threads: int | None = None, texts_per_run: int | None = None,
+                 recheck: OnnxClassifier | None = None, margin: float = 0.0) -> None:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -226,12 +230,22 @@ class OnnxClassifier:
         self.config = config
         self.path = Path(path)
         self.texts_per_run = texts_per_run  # None: the whole batch in one call
+        # the rows whose two likeliest labels are closer than `margin` are labelled again by `recheck` (the fp32
+        # graph of an int8 one: inference.int8_recheck), in one call per batch
+        self.recheck, self.margin = recheck, margin
+        self.rechecked = 0  # rows labelled again so far
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> SimpleNamespace:
         ids, mask = input_ids.cpu().numpy().astype(np.int64), attention_mask.cpu().numpy().astype(np.int64)
         step = self.texts_per_run or max(1, len(ids))
         logits = [self._run(ids[start:start + step], mask[start:start + step]) for start in range(0, len(ids), step)]
-        return SimpleNamespace(logits=torch.from_numpy(np.concatenate(logits) if logits else np.zeros((0, 0))))
+        logits = np.concatenate(logits) if logits else np.zeros((0, 0), dtype=np.float32)
+        if self.recheck is not None and self.margin > 0 and len(logits):
+            close = np.flatnonzero(top_two_gap(logits) < self.margin)
+            if len(close):
+                logits[close] = self.recheck._run(ids[close], mask[close])
+                self.rechecked += len(close)
+        return SimpleNamespace(logits=torch.from_numpy(logits))
 
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """One ONNX Runtime call on these rows, cut after the last column any of them attends to."""
@@ -251,8 +265,9 @@ class OnnxClassifier:
 
 
 def load_for_inference(model_dir: Path, labels: tuple[str, ...] | None, backend: str, cache_dir: Path,
-                       device: torch.device):
-    """The classifier in `model_dir` on the resolved `backend`: the torch model on `device`, or an ONNX session."""
+                       device: torch.device, recheck_margin: float = INT8_RECHECK):
+    """The classifier in `model_dir` on the resolved `backend`: the torch model on `device`, or an ONNX session
+    (for `onnx-int8`, its close calls re-checked by the fp32 graph: `recheck_margin`, inference.int8_recheck)."""
     from tasks.models import load_classifier, load_classifier_dir
 
     if backend == "torch":
@@ -268,6 +283,18 @@ def load_for_inference(model_dir: Path, labels: tuple[str, ...] | None, backend:
     if trained is None or (labels is not None and trained != list(labels)):
         raise ModelError(f"{model_dir}: " + ("is not a fine-tuned classifier (no classification head)" if trained is None
                          else f"was trained on labels {trained} but the data has {list(labels)}"))
-    int8 = backend == "onnx-int8"
-    return OnnxClassifier(exported(Path(model_dir), cache_dir, int8=int8), config,
-                          texts_per_run=INT8_BATCH if int8 else None)
+    if backend != "onnx-int8":
+        return OnnxClassifier(exported(Path(model_dir), cache_dir, int8=False), config)
+    int8 = exported(Path(model_dir), cache_dir, int8=True)  # the fp32 graph is exported first, beside it
+    recheck = OnnxClassifier(int8.with_name("model.onnx"), config) if recheck_margin > 0 else None
+    return OnnxClassifier(int8, config, texts_per_run=INT8_BATCH, recheck=recheck, margin=recheck_margin)
+
+
+def top_two_gap(logits: np.ndarray) -> np.ndarray:
+    """Per row, the probability of the likeliest label minus the second likeliest's (1 where there is one label)."""
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    if probabilities.shape[1] < 2:
+        return np.ones(len(probabilities))
+    top = np.sort(probabilities, axis=1)[:, -2:]
+    return top[:, 1] - top[:, 0]

@@ -8,7 +8,7 @@ installed (with `mean_pooling.py`, which MLflow stores beside it: the classifier
 reads the mean of the token states, and `cpu_features.py`). The weights travel as the `model_dir` artifact (a
 Hugging Face text classifier) and, where the training machine's `inference.backend` resolved to ONNX (`onnx-int8`,
 or `auto` on a CPU without native bf16), as `onnx_int8`, their int8 ONNX export: on a CPU that graph labels the
-texts in ONNX Runtime. Otherwise (on a GPU, with no ONNX export, or with the `backend` setting `torch`) a
+texts in ONNX Runtime, and the fp32 export (`onnx_fp32`) labels again its close calls (`int8_recheck`). Otherwise (on a GPU, with no ONNX export, or with the `backend` setting `torch`) a
 `transformers` pipeline does, in bf16 autocast on a CPU that computes bf16 natively when the `precision` setting
 is `auto` or `bf16`, as the engine's evaluation does (BENCHMARKS.md: the faster of the two on such a CPU).
 A request with no `text` column, or a text that is missing, empty or not a string, is refused with the row named
@@ -53,7 +53,8 @@ class TextClassifier(PythonModel):
             # texts per ONNX Runtime call inside each batch, as the evaluation labelled them
             # (tasks.onnx_inference.INT8_BATCH); models logged without the setting ran one call per batch
             texts_per_run = int(settings.get("int8_batch_size", self.batch_size))
-            self.classify = OnnxLabeller(onnx, context.artifacts["model_dir"], self.max_length, texts_per_run)
+            self.classify = OnnxLabeller(onnx, context.artifacts["model_dir"], self.max_length, texts_per_run,
+                                         context.artifacts.get("onnx_fp32"), float(settings.get("int8_recheck", 0)))
             return
         shape_free_attention("cuda" if gpu else "cpu")  # on a GPU: each request's texts make a new shape
         self.classify = pipeline("text-classification", model=context.artifacts["model_dir"], device=0 if gpu else -1)
@@ -73,9 +74,12 @@ class OnnxLabeller:
     """The int8 ONNX graph in ONNX Runtime, answering as the transformers pipeline does ([{label, score}, ...]) and
     labelling as the evaluation does (tasks.inference with tasks.onnx_inference.OnnxClassifier), so that the same
     texts get the same scores: sorted by length, longest first, cut into batches of `batch_size`, each batch run
-    `texts_per_run` texts a call, each call padded to its own longest text with the evaluation's pad id."""
+    `texts_per_run` texts a call, each call padded to its own longest text with the evaluation's pad id. With the
+    fp32 graph (`recheck_path`) and a `margin`, the texts whose two likeliest labels are closer than `margin` are
+    labelled again by it, in one call per batch, as the evaluation's `inference.int8_recheck` does."""
 
-    def __init__(self, onnx_path: str, model_dir: str, max_length: int, texts_per_run: int) -> None:
+    def __init__(self, onnx_path: str, model_dir: str, max_length: int, texts_per_run: int,
+                 recheck_path: str | None = None, margin: float = 0.0) -> None:
         import onnxruntime
         import torch
         from transformers import AutoConfig, AutoTokenizer
@@ -83,6 +87,9 @@ class OnnxLabeller:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()
         self.session = onnxruntime.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+        self.recheck = (onnxruntime.InferenceSession(recheck_path, options, providers=["CPUExecutionProvider"])
+                        if recheck_path and margin > 0 else None)
+        self.margin = margin
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.id2label = AutoConfig.from_pretrained(model_dir).id2label
         self.max_length, self.texts_per_run = max_length, texts_per_run
@@ -98,24 +105,28 @@ class OnnxLabeller:
         labelled: list[dict[str, Any]] = [{}] * len(texts)
         for start in range(0, len(order), batch_size):
             batch = order[start:start + batch_size]
-            for run in range(0, len(batch), self.texts_per_run):
-                self._label(ids, batch[run:run + self.texts_per_run], labelled)
+            probabilities = np.concatenate([self._probabilities(self.session, ids, batch[run:run + self.texts_per_run])
+                                            for run in range(0, len(batch), self.texts_per_run)])
+            if self.recheck is not None:
+                top = np.sort(probabilities, axis=1)[:, -2:] if probabilities.shape[1] > 1 else None
+                close = [] if top is None else np.flatnonzero(top[:, 1] - top[:, 0] < self.margin).tolist()
+                if close:
+                    probabilities[close] = self._probabilities(self.recheck, ids, [batch[row] for row in close])
+            for row, index in enumerate(batch):
+                best = int(probabilities[row].argmax())
+                labelled[index] = {"label": self.id2label[best], "score": float(probabilities[row, best])}
         return labelled
 
-    def _label(self, ids: list[list[int]], indices: list[int], labelled: list[dict[str, Any]]) -> None:
-        """One ONNX Runtime call on the texts at `indices`, padded to the longest of them; their answers into
-        `labelled`."""
+    def _probabilities(self, session: Any, ids: list[list[int]], indices: list[int]) -> np.ndarray:
+        """One ONNX Runtime call of `session` on the texts at `indices`, padded to the longest of them."""
         width = max(len(ids[index]) for index in indices)
         input_ids = np.full((len(indices), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(indices), width), dtype=np.int64)
         for row, index in enumerate(indices):
             input_ids[row, :len(ids[index])], mask[row, :len(ids[index])] = ids[index], 1
-        logits = self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
+        logits = session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
         probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
-        for row, index in enumerate(indices):
-            best = int(probabilities[row].argmax())
-            labelled[index] = {"label": self.id2label[best], "score": float(probabilities[row, best])}
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
 def checked_texts(model_input: Any) -> list[str]:

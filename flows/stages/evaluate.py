@@ -35,7 +35,8 @@ def evaluate(config: AdaptflowConfig, validation: ValidationSummary, adapted: Tr
         model_dir = layout.model(trained.role)
         if not model_dir.is_dir():
             raise DataError(f"{model_dir}: no trained model; run the train stages first")
-        model = load_for_inference(model_dir, labels, backend, config.inference.cache_dir, device)
+        model = load_for_inference(model_dir, labels, backend, config.inference.cache_dir, device,
+                                   config.inference.int8_recheck)
         tokenizer = load_tokenizer(str(model_dir))
 
         frames = dict(zip(PREDICTION_SPLITS, (test, source_test), strict=True))

@@ -73,6 +73,12 @@ def test_int8_settings_will_not_add_rows_to_figures_measured_on_the_pools_head(t
     assert old.read_text() == '{"texts": 1000, "pairs": {}}'
 
 
+def test_int8_settings_refuses_variant_letters_it_does_not_have_in_one_line(tmp_path, capsys):
+    assert int8_settings_main(["--variants", "Z", "--work", str(tmp_path)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith("int8 settings: --variants Z: name some of A,B,") and error.count("\n") == 1
+
+
 def test_the_sweep_benchmark_reports_the_speed_up_and_what_the_machinery_adds_to_the_candidates_lone_time():
     figures = {"sweep_s": {1: 120.0, 2: 66.0}, "candidates": 4, "lone_shared_s": 10.0, "lone_candidates_s": LONE}
     # 1 worker: 120 s = 10 s shared + 100 s of candidates alone + 10 s of machinery: 10 % of the candidates' time

@@ -32,7 +32,7 @@ def test_the_fp32_export_gives_the_torch_models_probabilities(head, request, tmp
 
 
 def test_int8_is_a_quarter_of_the_size_and_close_to_the_torch_model(classifier_dir, tmp_path):
-    model = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU)
+    model = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU, recheck_margin=0)  # int8 alone
     assert model.path.name == "model.int8.onnx"
     assert model.path.stat().st_size < model.path.with_name("model.onnx").stat().st_size / 2
     predicted = predict(model, load_tokenizer(str(classifier_dir)), TEXTS, 48)
@@ -66,7 +66,7 @@ def test_empty_and_ten_times_max_length_texts_are_labelled_within_max_length(cla
 
 def test_int8_labels_a_batch_in_runs_of_int8_batch_texts_each_padded_only_to_its_own_longest(
         classifier_dir, tmp_path):
-    model = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU)
+    model = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU, recheck_margin=0)
     tokenizer = load_tokenizer(str(classifier_dir))
     masks = []
     original = model.session.run
@@ -79,6 +79,29 @@ def test_int8_labels_a_batch_in_runs_of_int8_batch_texts_each_padded_only_to_its
     assert [mask.shape[1] for mask in masks] == [42, 26, 10]
     whole = OnnxClassifier(model.path, model.config)  # each batch in one call, as the fp32 graph runs
     assert np.allclose(split, predict_probabilities(whole, tokenizer, texts, 48, batch_size=16), rtol=0, atol=1e-6)
+
+
+def test_close_calls_are_labelled_again_by_the_fp32_graph_and_the_rest_keep_int8s_answer(classifier_dir, tmp_path):
+    tokenizer = load_tokenizer(str(classifier_dir))
+    texts = [" ".join(["fine", "broken", "lid", "pan", "hot"][i % 5:] * (1 + i % 4)) for i in range(40)]
+    int8 = predict_probabilities(load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU,
+                                                    recheck_margin=0), tokenizer, texts, 48)
+    fp32 = predict_probabilities(load_for_inference(classifier_dir, None, "onnx", tmp_path, CPU), tokenizer, texts, 48)
+    gaps = np.abs(int8[:, 1] - int8[:, 0])
+    margin = float(np.median(gaps))  # half the texts are close calls
+    close = gaps < margin
+    assert 0 < close.sum() < len(texts)
+    assert np.abs(int8[close] - fp32[close]).max() > 1e-4  # int8 and fp32 answer differently on the close calls
+    model = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU, recheck_margin=margin)
+    rechecked = predict_probabilities(model, tokenizer, texts, 48)
+    assert model.rechecked == close.sum()
+    assert np.allclose(rechecked[close], fp32[close], rtol=0, atol=1e-6)
+    assert np.array_equal(rechecked[~close], int8[~close])
+
+
+def test_without_a_recheck_margin_int8_loads_no_fp32_graph(classifier_dir, tmp_path):
+    assert load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU, recheck_margin=0).recheck is None
+    assert load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU).margin == 0.10  # the default
 
 
 def test_a_model_trained_on_other_labels_or_without_a_head_is_refused(classifier_dir, tiny_model_dir, tmp_path):

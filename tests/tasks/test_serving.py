@@ -123,9 +123,10 @@ def test_where_the_evaluation_ran_in_torch_the_model_is_logged_without_an_onnx_e
     assert (type(served.classify).__name__, served.bf16) == ("TextClassificationPipeline", True)
 
 
-def test_the_fp32_engines_champion_carries_its_int8_export(registered_store):
+def test_the_fp32_engines_champion_carries_its_int8_export_and_the_fp32_graph_that_rechecks_its_close_calls(
+        registered_store):
     root = Path(registered_store.removeprefix("sqlite:///")).parent
-    assert [path.name for path in (root / "mlartifacts").rglob("*.onnx")] == ["model.int8.onnx"]
+    assert sorted(path.name for path in (root / "mlartifacts").rglob("*.onnx")) == ["model.int8.onnx", "model.onnx"]
 
 
 @pytest.mark.parametrize("batch_size", [64, 24])  # the logged evaluation.batch_size, and one not a multiple of 16
@@ -146,13 +147,20 @@ def test_the_served_int8_model_labels_in_the_evaluations_calls_and_gives_its_sco
     mlflow.set_registry_uri(registered_store)
     logged = mlflow.pyfunc.load_model(f"models:/{NAME}@champion")
     settings = logged.model_config
-    assert (settings["int8_batch_size"], settings["batch_size"]) == (INT8_BATCH, 64)
-    served = mlflow.pyfunc.load_model(f"models:/{NAME}@champion", model_config={**settings, "batch_size": batch_size})
+    assert (settings["int8_batch_size"], settings["batch_size"], settings["int8_recheck"]) == (INT8_BATCH, 64, 0.10)
+    tokenizer = load_tokenizer(str(classifier_dir))
+    int8 = predict(load_for_inference(classifier_dir, None, "onnx-int8", root / "onnx", torch.device("cpu"), 0),
+                   tokenizer, texts, 32).probabilities
+    margin = float(np.median(np.abs(int8[:, 1] - int8[:, 0])))  # half the texts are close calls, re-checked in fp32
+    served = mlflow.pyfunc.load_model(f"models:/{NAME}@champion",
+                                      model_config={**settings, "batch_size": batch_size, "int8_recheck": margin})
     labeller = served.unwrap_python_model().classify
     assert (type(labeller).__name__, labeller.texts_per_run) == ("OnnxLabeller", INT8_BATCH)
+    assert labeller.recheck is not None
     answered = served.predict(pd.DataFrame({"text": texts}))
-    evaluated = predict(load_for_inference(classifier_dir, None, "onnx-int8", root / "onnx", torch.device("cpu")),
-                        load_tokenizer(str(classifier_dir)), texts, 32, batch_size=batch_size)
+    model = load_for_inference(classifier_dir, None, "onnx-int8", root / "onnx", torch.device("cpu"), margin)
+    evaluated = predict(model, tokenizer, texts, 32, batch_size=batch_size)
+    assert 0 < model.rechecked < len(texts)
     assert answered["label"].tolist() == evaluated.labels
     assert np.allclose(answered["score"].to_numpy(), evaluated.scores, rtol=0, atol=1e-6)
 
@@ -163,7 +171,7 @@ def test_the_logged_model_carries_the_graph_the_evaluation_used_not_the_register
     # texts in int8 ONNX (another machine, or `inference.backend: onnx-int8` there): the int8 graph is shipped
     store = _register(tmp_path, tiny_model_dir, classifier_dir, precision="bf16", evaluated_by="onnx-int8")
     root = Path(store.removeprefix("sqlite:///")).parent
-    assert [path.name for path in (root / "mlartifacts").rglob("*.onnx")] == ["model.int8.onnx"]
+    assert sorted(path.name for path in (root / "mlartifacts").rglob("*.onnx")) == ["model.int8.onnx", "model.onnx"]
 
 
 def test_a_champion_that_pools_by_the_mean_is_served_the_same_by_torch_and_onnx_without_adaptflow(
