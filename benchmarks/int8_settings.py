@@ -29,8 +29,9 @@ from int8_accuracy import WORK
 from tasks.inference import predict
 from tasks.loading import load_roles
 from tasks.models import load_classifier_dir, load_tokenizer
-from tasks.onnx_inference import INT8_BATCH, Int8Settings, OnnxClassifier, _export, quantise
+from tasks.onnx_inference import INT8_BATCH, INT8_RECHECK, Int8Settings, OnnxClassifier, _export, quantise
 
+RECHECK = f"L K, close calls (gap under {INT8_RECHECK:.2f}) re-checked by the fp32 graph (shipped)"
 FFN_OUTPUT = r"layer\.\d+/output/dense"  # BERT's feed-forward output MatMul of each layer
 ATTENTION_OUTPUT = r"layer\.\d+/attention/output/dense"  # the attention block's output projection
 EMBEDDINGS = r"EmbedLayerNormalization"  # the fused embeddings (their tables would be quantised too)
@@ -60,12 +61,11 @@ VARIANTS = {
     # well; K is the shipped INT8. Rules 8-10's variants were probes on the way there (BENCHMARKS.md).
     "K J, per-token scales, FFN output int8 (the shipped graph)": ("eager", True, Int8Settings(
         "QInt8", True, "", 8.0, True)),
-    # rule 12 (2026-12-05): K, with the texts whose two likeliest labels are closer than 0.10 labelled again by the
-    # fp32 graph of the same export (RECHECKED; inference.int8_recheck, shipped)
-    "L K, close calls (gap under 0.10) re-checked by the fp32 graph (shipped)": ("eager", True, Int8Settings(
-        "QInt8", True, "", 8.0, True)),
+    # rule 12 (2026-12-05): K, with the texts whose two likeliest labels are closer than inference.int8_recheck
+    # (0.10) labelled again by the fp32 graph of the same export (RECHECKED; shipped)
+    RECHECK: ("eager", True, Int8Settings("QInt8", True, "", 8.0, True)),
 }
-RECHECKED = {"L K, close calls (gap under 0.10) re-checked by the fp32 graph (shipped)": 0.10}  # others: int8 alone
+RECHECKED = {RECHECK: INT8_RECHECK}  # the others: int8 alone
 
 
 def digest(settings: Int8Settings) -> str:

@@ -245,7 +245,8 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
             model.save_pretrained(saved)
             tokenizer.save_pretrained(saved)  # the int8 quantisation measures outlier channels on its ids
             if name == "onnx-int8":
-                model = load_for_inference(saved, None, "onnx-int8", saved / "onnx", torch.device("cpu"))
+                model = load_for_inference(saved, None, "onnx-int8", saved / "onnx", torch.device("cpu"),
+                                           int8_recheck(args))
             else:
                 _export(saved, saved / "unfused.onnx", attention="sdpa", fuse=False)
                 quantise(saved / "unfused.onnx", saved / "unfused.int8.onnx", UNFUSED_INT8)
@@ -273,6 +274,14 @@ def worker(args: argparse.Namespace) -> dict[str, Any]:
     if device.type == "cuda":
         result["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return result
+
+
+def int8_recheck(args: argparse.Namespace) -> float:
+    """The margin under which int8's close calls are labelled again in fp32: the shipped one for a fine-tuned
+    `--infer-model`; 0 (int8 alone) for the untrained head, whose every text is a close call."""
+    from tasks.onnx_inference import INT8_RECHECK
+
+    return INT8_RECHECK if args.infer_model else 0.0
 
 
 def _synchronise(device: torch.device) -> None:
@@ -475,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "device": where,
         "engine_precision": engine_precision, "cpu_bf16_native": cpu_bf16_native,
         "infer_model": str(args.infer_model) if args.infer_model else f"{args.model}, untrained head",
+        "int8_recheck": int8_recheck(args),
         "int8_rechecked": {name: r.get("rechecked", 0) for name, r in infer.items() if name in ONNX_VARIANTS},
         "train_target": (3.0 if engine_precision == "bf16" else 2.0) if device.type == "cpu" else None,
     }

@@ -49,7 +49,8 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], ba
               scores: Scores | None = None) -> str:
     """Save the model as an MLflow pyfunc (signature, input example, `tasks/serving.py` as its code, the HF weights
     and, where the evaluation labelled its texts in ONNX (`backend`, resolved: `onnx` or `onnx-int8`), their int8
-    ONNX export beside them) and log it as the run's logged model `model` (listed under the run page's Logged
+    ONNX export beside them, with the fp32 one that labels int8's close calls again where `inference.int8_recheck`
+    is above 0) and log it as the run's logged model `model` (listed under the run page's Logged
     models, with its target scores; `runs:/ID/model` resolves to it); returns its model id. Where the evaluation ran
     in `torch` (`auto` on a GPU or a CPU with native bf16) no export is made: the served model runs in torch as the
     evaluation did; set `inference.backend: onnx-int8` to ship the int8 graph for serving on CPUs without native
@@ -74,8 +75,8 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], ba
     artifacts = {"model_dir": str(model_dir)}
     if backend != "torch":
         artifacts["onnx_int8"] = str(exported(model_dir, config.inference.cache_dir, True))
-        if config.inference.int8_recheck > 0:  # exported beside the int8 graph, before it
-            artifacts["onnx_fp32"] = str(Path(artifacts["onnx_int8"]).with_name("model.onnx"))
+        if config.inference.int8_recheck > 0:  # the fp32 graph that labels int8's close calls again
+            artifacts["onnx_fp32"] = str(exported(model_dir, config.inference.cache_dir, False))
     save = functools.partial(mlflow.pyfunc.save_model, python_model=importlib.util.find_spec("tasks.serving").origin,
                              artifacts=artifacts, signature=signature, input_example=example, model_config=settings,
                              pip_requirements=_requirements(),

@@ -1,18 +1,18 @@
 """Inference through ONNX Runtime: a fine-tuned classifier exported to ONNX, optionally quantised to int8.
 
-`inference.backend` picks what labels texts in evaluation and `adaptflow predict`: `torch` (the engine), `onnx`
-(the same fp32 graph in ONNX Runtime) or `onnx-int8` (its weights quantised dynamically to int8 by
+`inference.backend` picks what labels texts in evaluation and `adaptflow predict`: `torch` (the engine), `onnx` (the
+same fp32 graph in ONNX Runtime) or `onnx-int8` (its weights quantised dynamically to int8 by
 `onnxruntime.quantization`); `auto` is `torch` on a GPU or a CPU with native bf16 and `onnx-int8` on a CPU without
 (BENCHMARKS.md: on such a CPU int8 ran MiniLM at 4.3x the naive loop; with native bf16 on AMX, torch's bf16 is
-faster than int8: 4.9x against 3.5x the naive loop). The export traces eager attention and, for BERT-like encoders,
-is fused by ONNX Runtime's transformer optimizer, which made int8 1.4x faster (int8 takes the fused attention apart
-again for its QKV projection, and keeps the other fusions); before int8, the feed-forward projections' outlier input
-channels are split into copies that one int8 scale fits (`tasks.outlier_channels`), and every int8 MatMul quantises
-its input with one scale per token, not per call (`tasks.token_scales`); the texts whose two likeliest labels
-int8 puts closer than `inference.int8_recheck` are labelled again by the fp32 graph. Exports are cached under
-`inference.cache_dir` by a hash of the weights and config, so each model is exported once. An `OnnxClassifier`
-answers as the torch model does (`config`, `(**inputs).logits`), so `tasks.inference` sorts, pads and batches for
-both alike.
+faster than int8: 4.5x against 3.4x the naive loop, close calls re-checked). The export traces eager attention and,
+for BERT-like encoders, is fused by ONNX Runtime's transformer optimizer, which made int8 1.4x faster (int8 takes
+the fused attention apart again for its QKV projection, and keeps the other fusions); before int8, the feed-forward
+projections' outlier input channels are split into copies that one int8 scale fits (`tasks.outlier_channels`), and
+every int8 MatMul quantises its input with one scale per token, not per call (`tasks.token_scales`); the texts whose
+two likeliest labels int8 puts closer than `inference.int8_recheck` are labelled again by the fp32 graph. Exports
+are cached under `inference.cache_dir` by a hash of the weights and config, so each model is exported once. An
+`OnnxClassifier` answers as the torch model does (`config`, `(**inputs).logits`), so `tasks.inference` sorts, pads
+and batches for both alike.
 """
 
 from __future__ import annotations
@@ -233,21 +233,22 @@ class OnnxClassifier:
         # the rows whose two likeliest labels are closer than `margin` are labelled again by `recheck` (the fp32
         # graph of an int8 one: inference.int8_recheck), in one call per batch
         self.recheck, self.margin = recheck, margin
-        self.rechecked = 0  # rows labelled again so far
+        self.rechecked = 0  # rows labelled again so far (benchmarks report it)
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> SimpleNamespace:
         ids, mask = input_ids.cpu().numpy().astype(np.int64), attention_mask.cpu().numpy().astype(np.int64)
         step = self.texts_per_run or max(1, len(ids))
-        logits = [self._run(ids[start:start + step], mask[start:start + step]) for start in range(0, len(ids), step)]
+        logits = [self.run_rows(ids[start:start + step], mask[start:start + step])
+                  for start in range(0, len(ids), step)]
         logits = np.concatenate(logits) if logits else np.zeros((0, 0), dtype=np.float32)
         if self.recheck is not None and self.margin > 0 and len(logits):
             close = np.flatnonzero(top_two_gap(logits) < self.margin)
             if len(close):
-                logits[close] = self.recheck._run(ids[close], mask[close])
+                logits[close] = self.recheck.run_rows(ids[close], mask[close])
                 self.rechecked += len(close)
         return SimpleNamespace(logits=torch.from_numpy(logits))
 
-    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def run_rows(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """One ONNX Runtime call on these rows, cut after the last column any of them attends to."""
         attended = np.flatnonzero(mask.any(axis=0))
         width = int(attended[-1]) + 1 if len(attended) else ids.shape[1]
@@ -285,9 +286,10 @@ def load_for_inference(model_dir: Path, labels: tuple[str, ...] | None, backend:
                          else f"was trained on labels {trained} but the data has {list(labels)}"))
     if backend != "onnx-int8":
         return OnnxClassifier(exported(Path(model_dir), cache_dir, int8=False), config)
-    int8 = exported(Path(model_dir), cache_dir, int8=True)  # the fp32 graph is exported first, beside it
-    recheck = OnnxClassifier(int8.with_name("model.onnx"), config) if recheck_margin > 0 else None
-    return OnnxClassifier(int8, config, texts_per_run=INT8_BATCH, recheck=recheck, margin=recheck_margin)
+    recheck = (OnnxClassifier(exported(Path(model_dir), cache_dir, int8=False), config) if recheck_margin > 0
+               else None)
+    return OnnxClassifier(exported(Path(model_dir), cache_dir, int8=True), config, texts_per_run=INT8_BATCH,
+                          recheck=recheck, margin=recheck_margin)
 
 
 def top_two_gap(logits: np.ndarray) -> np.ndarray:

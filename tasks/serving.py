@@ -4,15 +4,15 @@
 
 MLflow stores this file with the model ("model from code") and runs it to build the model, so it imports nothing
 from adaptflow: the model loads and predicts wherever `mlflow`, `torch`, `transformers` and `onnxruntime` are
-installed (with `mean_pooling.py`, which MLflow stores beside it: the classifier class of models whose head
-reads the mean of the token states, and `cpu_features.py`). The weights travel as the `model_dir` artifact (a
-Hugging Face text classifier) and, where the training machine's `inference.backend` resolved to ONNX (`onnx-int8`,
-or `auto` on a CPU without native bf16), as `onnx_int8`, their int8 ONNX export: on a CPU that graph labels the
-texts in ONNX Runtime, and the fp32 export (`onnx_fp32`) labels again its close calls (`int8_recheck`). Otherwise (on a GPU, with no ONNX export, or with the `backend` setting `torch`) a
-`transformers` pipeline does, in bf16 autocast on a CPU that computes bf16 natively when the `precision` setting
-is `auto` or `bf16`, as the engine's evaluation does (BENCHMARKS.md: the faster of the two on such a CPU).
-A request with no `text` column, or a text that is missing, empty or not a string, is refused with the row named
-(HTTP 400 under `mlflow models serve`).
+installed (with `mean_pooling.py`, which MLflow stores beside it: the classifier class of models whose head reads
+the mean of the token states, and `cpu_features.py`). The weights travel as the `model_dir` artifact (a Hugging Face
+text classifier) and, where the training machine's `inference.backend` resolved to ONNX (`onnx-int8`, or `auto` on a
+CPU without native bf16), as `onnx_int8`, their int8 ONNX export: on a CPU that graph labels the texts in ONNX
+Runtime, and the fp32 export (`onnx_fp32`) labels again its close calls (`int8_recheck`). Otherwise (on a GPU, with
+no ONNX export, or with the `backend` setting `torch`) a `transformers` pipeline does, in bf16 autocast on a CPU
+that computes bf16 natively when the `precision` setting is `auto` or `bf16`, as the engine's evaluation does
+(BENCHMARKS.md: the faster of the two on such a CPU). A request with no `text` column, or a text that is missing,
+empty or not a string, is refused with the row named (HTTP 400 under `mlflow models serve`).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class OnnxLabeller:
     def __call__(self, texts: list[str], batch_size: int, **_: Any) -> list[dict[str, Any]]:
         ids = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
         # longest first, ties in request order: the evaluation's batches (tasks.batching.sorted_batches), so that
-        # int8's per-call activation scales, and with them the scores, are the evaluation's
+        # each text is labelled in the call, and re-checked in the batch, that the evaluation used
         order = sorted(range(len(texts)), key=lambda index: -len(ids[index]))
         labelled: list[dict[str, Any]] = [{}] * len(texts)
         for start in range(0, len(order), batch_size):
@@ -108,8 +108,7 @@ class OnnxLabeller:
             probabilities = np.concatenate([self._probabilities(self.session, ids, batch[run:run + self.texts_per_run])
                                             for run in range(0, len(batch), self.texts_per_run)])
             if self.recheck is not None:
-                top = np.sort(probabilities, axis=1)[:, -2:] if probabilities.shape[1] > 1 else None
-                close = [] if top is None else np.flatnonzero(top[:, 1] - top[:, 0] < self.margin).tolist()
+                close = np.flatnonzero(top_two_gap(probabilities) < self.margin).tolist()
                 if close:
                     probabilities[close] = self._probabilities(self.recheck, ids, [batch[row] for row in close])
             for row, index in enumerate(batch):
@@ -127,6 +126,15 @@ class OnnxLabeller:
         logits = session.run(["logits"], {"input_ids": input_ids, "attention_mask": mask})[0]
         probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
         return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+
+def top_two_gap(probabilities: np.ndarray) -> np.ndarray:
+    """Per row, the likeliest label's probability minus the second likeliest's (1 where there is one label): as
+    tasks.onnx_inference.top_two_gap gives from logits, which this file cannot import."""
+    if probabilities.shape[1] < 2:
+        return np.ones(len(probabilities))
+    top = np.sort(probabilities, axis=1)[:, -2:]
+    return top[:, 1] - top[:, 0]
 
 
 def checked_texts(model_input: Any) -> list[str]:

@@ -101,7 +101,21 @@ def test_close_calls_are_labelled_again_by_the_fp32_graph_and_the_rest_keep_int8
 
 def test_without_a_recheck_margin_int8_loads_no_fp32_graph(classifier_dir, tmp_path):
     assert load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU, recheck_margin=0).recheck is None
-    assert load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU).margin == 0.10  # the default
+    model = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU)  # the default margin, 0.10
+    assert (model.margin, model.recheck.path.name, model.recheck.texts_per_run) == (0.10, "model.onnx", None)
+
+
+def test_the_top_two_gap_is_the_likeliest_labels_probability_less_the_runner_ups_for_any_number_of_labels():
+    from tasks.onnx_inference import top_two_gap
+    from tasks.serving import top_two_gap as served_gap
+
+    logits = np.log(np.array([[0.2, 0.5, 0.3], [0.6, 0.1, 0.3], [0.34, 0.33, 0.33]], dtype=np.float32))
+    assert np.allclose(top_two_gap(logits), [0.2, 0.3, 0.01], atol=1e-6)
+    assert np.allclose(top_two_gap(np.log(np.array([[0.45, 0.55]]))), [0.1])
+    assert top_two_gap(np.zeros((2, 1), dtype=np.float32)).tolist() == [1.0, 1.0]  # one label: never a close call
+    random = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    probabilities = np.exp(random) / np.exp(random).sum(axis=1, keepdims=True)
+    assert np.allclose(served_gap(probabilities), top_two_gap(random), atol=1e-6)  # the served model's copy agrees
 
 
 def test_a_model_trained_on_other_labels_or_without_a_head_is_refused(classifier_dir, tiny_model_dir, tmp_path):

@@ -53,7 +53,7 @@ def registered_store(tmp_path_factory, tiny_model_dir, classifier_dir) -> str:
 
 
 def _register(root: Path, foundation: Path, model_dir: Path, precision: str = "fp32",
-              evaluated_by: str = "onnx-int8") -> str:
+              evaluated_by: str = "onnx-int8", int8_recheck: float = 0.10) -> str:
     """`evaluated_by`: the backend that labelled the evaluation's test texts (`EvaluationReport.backend`)."""
     from flows.registry import Evidence, register_version
     from flows.tracking import RunTracker
@@ -63,8 +63,9 @@ def _register(root: Path, foundation: Path, model_dir: Path, precision: str = "f
     store = f"sqlite:///{root / 'mlruns.db'}"
     config = build_config({"model": {"name_or_path": str(foundation), "max_length": 32},
                            "output": {"dir": str(root / "outputs")}, "tracking": {"uri": store},
-                           "train": {"precision": precision}, "inference": {"backend": "auto",
-                                                                           "cache_dir": str(root / "onnx")}})
+                           "train": {"precision": precision},
+                           "inference": {"backend": "auto", "cache_dir": str(root / "onnx"),
+                                         "int8_recheck": int8_recheck}})
     tracker = RunTracker.open(config, {}, {})
     frame = pd.DataFrame({"text": ["a fine pan"], "label": ["positive"], "predicted": ["positive"]})
     registration = register_version(tracker, model_dir, Scores(0.7, 0.8),
@@ -172,6 +173,17 @@ def test_the_logged_model_carries_the_graph_the_evaluation_used_not_the_register
     store = _register(tmp_path, tiny_model_dir, classifier_dir, precision="bf16", evaluated_by="onnx-int8")
     root = Path(store.removeprefix("sqlite:///")).parent
     assert sorted(path.name for path in (root / "mlartifacts").rglob("*.onnx")) == ["model.int8.onnx", "model.onnx"]
+
+
+def test_without_a_recheck_margin_the_logged_model_carries_the_int8_graph_alone_and_serves_with_it_alone(
+        tiny_model_dir, classifier_dir, tmp_path):
+    from flows.registry import load_registered
+
+    store = _register(tmp_path, tiny_model_dir, classifier_dir, int8_recheck=0.0)
+    root = Path(store.removeprefix("sqlite:///")).parent
+    assert [path.name for path in (root / "mlartifacts").rglob("*.onnx")] == ["model.int8.onnx"]
+    served = load_registered(f"models:/{NAME}@champion", store).unwrap_python_model().classify
+    assert (type(served).__name__, served.recheck) == ("OnnxLabeller", None)
 
 
 def test_a_champion_that_pools_by_the_mean_is_served_the_same_by_torch_and_onnx_without_adaptflow(
