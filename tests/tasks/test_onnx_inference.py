@@ -82,17 +82,26 @@ def test_int8_labels_a_batch_in_runs_of_int8_batch_texts_each_padded_only_to_its
 
 
 def test_close_calls_are_labelled_again_by_the_fp32_graph_and_the_rest_keep_int8s_answer(classifier_dir, tmp_path):
+    # the fixture's head is random and near 50/50 on every text; a seeded head 20x larger spreads the answers, so
+    # that int8's error shows clearly beside fp32's
+    confident = tmp_path / "confident"
+    classifier = load_classifier_dir(str(classifier_dir))
+    with torch.no_grad():
+        head = torch.randn(classifier.classifier.weight.shape, generator=torch.Generator().manual_seed(0))
+        classifier.classifier.weight.copy_(20 * head)
+    classifier.save_pretrained(confident)
     tokenizer = load_tokenizer(str(classifier_dir))
+    tokenizer.save_pretrained(confident)
     texts = [" ".join(["fine", "broken", "lid", "pan", "hot"][i % 5:] * (1 + i % 4)) for i in range(40)]
-    int8 = predict_probabilities(load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU,
-                                                    recheck_margin=0), tokenizer, texts, 48)
-    fp32 = predict_probabilities(load_for_inference(classifier_dir, None, "onnx", tmp_path, CPU), tokenizer, texts, 48)
+    int8 = predict_probabilities(load_for_inference(confident, None, "onnx-int8", tmp_path, CPU, recheck_margin=0),
+                                 tokenizer, texts, 48)
+    fp32 = predict_probabilities(load_for_inference(confident, None, "onnx", tmp_path, CPU), tokenizer, texts, 48)
     gaps = np.abs(int8[:, 1] - int8[:, 0])
     margin = float(np.median(gaps))  # half the texts are close calls
     close = gaps < margin
     assert 0 < close.sum() < len(texts)
-    assert np.abs(int8[close] - fp32[close]).max() > 1e-4  # int8 and fp32 answer differently on the close calls
-    model = load_for_inference(classifier_dir, None, "onnx-int8", tmp_path, CPU, recheck_margin=margin)
+    assert np.abs(int8[close] - fp32[close]).max(axis=1).min() > 1e-5  # int8 and fp32 differ on every close call
+    model = load_for_inference(confident, None, "onnx-int8", tmp_path, CPU, recheck_margin=margin)
     rechecked = predict_probabilities(model, tokenizer, texts, 48)
     assert model.rechecked == close.sum()
     assert np.allclose(rechecked[close], fp32[close], rtol=0, atol=1e-6)
