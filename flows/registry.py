@@ -63,7 +63,7 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], ba
     import pandas as pd
     from mlflow.models import infer_signature
 
-    from tasks.onnx_inference import INT8_BATCH, exported
+    from tasks.onnx_inference import INT8_BATCH, exported, fp32_beside
 
     config = tracker.config
     example = pd.DataFrame({"text": example_texts[:3] or ["an example text"]})
@@ -76,7 +76,7 @@ def log_model(tracker: RunTracker, model_dir: Path, example_texts: list[str], ba
     if backend != "torch":
         artifacts["onnx_int8"] = str(exported(model_dir, config.inference.cache_dir, True))
         if config.inference.int8_recheck > 0:  # the fp32 graph that labels int8's close calls again
-            artifacts["onnx_fp32"] = str(exported(model_dir, config.inference.cache_dir, False))
+            artifacts["onnx_fp32"] = str(fp32_beside(Path(artifacts["onnx_int8"])))
     save = functools.partial(mlflow.pyfunc.save_model, python_model=importlib.util.find_spec("tasks.serving").origin,
                              artifacts=artifacts, signature=signature, input_example=example, model_config=settings,
                              pip_requirements=_requirements(),

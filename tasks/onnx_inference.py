@@ -94,22 +94,28 @@ def resolve_backend(setting: Backend, device: torch.device, precision: str) -> s
 
 
 def exported(model_dir: Path, cache_dir: Path, int8: bool) -> Path:
-    """The ONNX file of the classifier in `model_dir` (int8-quantised when `int8`), exported once per weights."""
+    """The ONNX file of the classifier in `model_dir` (int8-quantised when `int8`), exported once per weights; an
+    int8 file has the fp32 one it was quantised from beside it (`fp32_beside`)."""
     target = Path(cache_dir) / weights_digest(model_dir) / ("model.int8.onnx" if int8 else "model.onnx")
-    if target.is_file():
+    fp32 = fp32_beside(target)
+    if target.is_file() and fp32.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as work:
-        fp32 = target.with_name("model.onnx")
         if not fp32.is_file():
             _export(model_dir, Path(work) / "model.onnx")
             shutil.move(str(Path(work) / "model.onnx"), fp32)  # a rename: never a half-written file in the cache
-        if int8:
+        if int8 and not target.is_file():
             from tasks.models import load_tokenizer
 
             quantise(fp32, Path(work) / "model.int8.onnx", tokenizer=load_tokenizer(str(model_dir)))
             shutil.move(str(Path(work) / "model.int8.onnx"), target)
     return target
+
+
+def fp32_beside(exported_path: Path) -> Path:
+    """The fp32 graph in the cache directory of an `exported` file (itself, for the fp32 one)."""
+    return Path(exported_path).with_name("model.onnx")
 
 
 def quantise(fp32: Path, path: Path, settings: Int8Settings = INT8, tokenizer=None) -> None:
@@ -286,10 +292,9 @@ def load_for_inference(model_dir: Path, labels: tuple[str, ...] | None, backend:
                          else f"was trained on labels {trained} but the data has {list(labels)}"))
     if backend != "onnx-int8":
         return OnnxClassifier(exported(Path(model_dir), cache_dir, int8=False), config)
-    recheck = (OnnxClassifier(exported(Path(model_dir), cache_dir, int8=False), config) if recheck_margin > 0
-               else None)
-    return OnnxClassifier(exported(Path(model_dir), cache_dir, int8=True), config, texts_per_run=INT8_BATCH,
-                          recheck=recheck, margin=recheck_margin)
+    int8 = exported(Path(model_dir), cache_dir, int8=True)
+    recheck = OnnxClassifier(fp32_beside(int8), config) if recheck_margin > 0 else None
+    return OnnxClassifier(int8, config, texts_per_run=INT8_BATCH, recheck=recheck, margin=recheck_margin)
 
 
 def top_two_gap(logits: np.ndarray) -> np.ndarray:
